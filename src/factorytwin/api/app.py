@@ -1,0 +1,85 @@
+"""The HTTP API (FastAPI): health, asset tree, live state, history, sources."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import FastAPI, HTTPException, Query
+
+from .. import __version__
+from ..clock import utc
+from ..runtime import Twin
+from .schemas import AssetOut, AssetState, HistoryOut, LineOut, PointOut, SignalValue, StateOut, to_iso
+
+__all__ = ["create_app"]
+
+
+def create_app(twin: Twin) -> FastAPI:
+    """Build the API of a running twin."""
+    app = FastAPI(
+        title="factorytwin",
+        version=__version__,
+        description="Live digital twin of a factory floor: asset model, live state and history.",
+    )
+
+    @app.get("/api/health", tags=["operations"])
+    async def health() -> dict[str, Any]:
+        """Whether the twin runs, and how its sources and stream are doing."""
+        sources = [c.health.as_dict() for c in twin.connectors.values()]
+        return {
+            "status": "ok" if all(s["connected"] for s in sources) else "degraded",
+            "version": __version__,
+            "time": twin.clock.now(),
+            "sources": {s["source"]: "connected" if s["connected"] else "disconnected" for s in sources},
+            "stream": twin.stats(),
+        }
+
+    @app.get("/api/assets", tags=["model"])
+    async def assets() -> list[LineOut]:
+        """The plant's lines with their stations, buffers and signals (ISA-95 paths)."""
+        return [
+            LineOut(id=info.line.id, path=path, name=info.line.name, target_rate=info.line.target_rate,
+                    stations=[AssetOut.of(a) for a in info.stations], buffers=[AssetOut.of(a) for a in info.buffers])
+            for path, info in twin.index.lines.items()
+        ]
+
+    @app.get("/api/state", tags=["live"])
+    async def state() -> StateOut:
+        """Every station and buffer with its state and the latest value of each signal."""
+        out = []
+        for path, asset in twin.index.assets.items():
+            status = twin.state.stations.get(path)
+            out.append(AssetState(
+                id=asset.asset.id, path=path, kind=asset.kind, name=asset.asset.name,
+                state=status.state.value if status else None,
+                state_since=to_iso(status.since) if status else None,
+                signals={sid: SignalValue.of(twin.state.get(s.path), s.signal.unit) for sid, s in asset.signals.items()},
+            ))
+        return StateOut(time=twin.clock.now(), assets=out)
+
+    @app.get("/api/history", tags=["history"])
+    async def history(
+        signal: Annotated[str, Query(description="Signal path, e.g. acme/lyon/bottling/line1/filler/good_count")],
+        start: Annotated[datetime | None, Query(description="ISO 8601; default one hour before end")] = None,
+        end: Annotated[datetime | None, Query(description="ISO 8601; default now")] = None,
+        limit: Annotated[int, Query(ge=1, le=100_000)] = 10_000,
+    ) -> HistoryOut:
+        """Stored samples of one signal, oldest first."""
+        info = twin.index.signals.get(signal)
+        if info is None:
+            raise HTTPException(404, f"unknown signal '{signal}'; see /api/assets for signal paths")
+        t_end = utc(end) if end else twin.clock.now()
+        t_start = utc(start) if start else t_end - timedelta(hours=1)
+        if t_start >= t_end:
+            raise HTTPException(422, "start must be before end")
+        rows = await twin.historian.query(signal, t_start.timestamp(), t_end.timestamp(), limit + 1)
+        return HistoryOut(signal=signal, unit=info.signal.unit, start=t_start, end=t_end,
+                          points=[PointOut.of(s) for s in rows[:limit]], truncated=len(rows) > limit)
+
+    @app.get("/api/sources", tags=["operations"])
+    async def sources() -> list[dict[str, Any]]:
+        """Health of every source: connected, last seen, messages, samples, errors, reconnects."""
+        return [c.health.as_dict() for c in twin.connectors.values()]
+
+    return app

@@ -1,0 +1,200 @@
+"""The command line: ``factorytwin schema | check | plant | run | demo``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import sys
+from collections.abc import Awaitable, Callable
+from importlib import resources
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+from rich.console import Console
+from rich.markup import escape
+from rich.tree import Tree
+
+from .api import create_app
+from .errors import FactoryTwinError, ModelError
+from .historian import DuckDBHistorian
+from .model import PlantIndex, PlantModel, json_schema, load_model
+from .plant import VirtualPlant
+from .runtime import Twin
+
+__all__ = ["app", "example_path", "main"]
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="factorytwin: a live digital twin of a factory floor.")
+out = Console()
+err = Console(stderr=True)
+
+FileArg = Annotated[Path, typer.Argument(help="Plant model file (YAML)")]
+Duration = Annotated[float | None, typer.Option(help="Stop after this many seconds (default: run until Ctrl-C)")]
+Speed = Annotated[float, typer.Option(help="Simulated seconds per wall-clock second")]
+Port = Annotated[int, typer.Option(help="HTTP port of the API")]
+Host = Annotated[str, typer.Option(help="HTTP address to listen on")]
+Db = Annotated[str, typer.Option(help="Historian DuckDB file (':memory:' keeps nothing)")]
+Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Log protocol libraries too")]
+
+
+def example_path() -> Path:
+    """The example plant model shipped with the package."""
+    return Path(str(resources.files("factorytwin") / "examples" / "bottling.yaml"))
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    # asyncua logs every retry of its publish loop; our connectors log the first failure and the recovery.
+    logging.getLogger("asyncua").setLevel(logging.INFO if verbose else logging.CRITICAL)
+    logging.getLogger("uvicorn.access").setLevel(logging.INFO if verbose else logging.WARNING)
+
+
+def _load(path: Path) -> PlantModel:
+    try:
+        return load_model(path)
+    except ModelError as exc:
+        for issue in exc.issues:
+            err.print(f"[red]error[/red] {issue}", highlight=False, markup=True, soft_wrap=True)
+        err.print(f"{len(exc.issues)} problem(s) in {path}")
+        raise typer.Exit(2) from None
+
+
+def _run(main: Callable[[], Awaitable[None]]) -> None:
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        pass
+    except FactoryTwinError as exc:
+        err.print(f"[red]error[/red] {exc}")
+        raise typer.Exit(1) from None
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of the plant model file."""
+    print(json_schema())
+
+
+@app.command()
+def check(file: FileArg) -> None:
+    """Validate a plant model file and print its asset tree."""
+    model = _load(file)
+    index = PlantIndex(model)
+    ent = model.enterprise
+    tree = Tree(f"[bold]{ent.name or ent.id}[/bold] ({ent.id})")
+    for site in ent.sites:
+        t_site = tree.add(f"site {site.id}: {site.name or ''}")
+        for area in site.areas:
+            t_area = t_site.add(f"area {area.id}: {area.name or ''}")
+            for line in area.lines:
+                rate = f", target {line.target_rate:g}/h" if line.target_rate else ""
+                t_line = t_area.add(f"line {line.id}: {line.name or ''}{rate}")
+                for asset in index.lines[f"{ent.id}/{site.id}/{area.id}/{line.id}"].stations:
+                    t_line.add(_asset_label(index, asset.path))
+                for asset in index.lines[f"{ent.id}/{site.id}/{area.id}/{line.id}"].buffers:
+                    t_line.add(_asset_label(index, asset.path))
+    out.print(tree)
+    for sid, src in model.sources.items():
+        out.print(f"source [bold]{sid}[/bold]: {src.kind} {src.endpoint} ({len(index.bound_to(sid))} signals)")
+    out.print(f"[green]ok[/green] {file}: {len(index.stations)} stations, {len(index.signals)} signals")
+
+
+def _asset_label(index: PlantIndex, path: str) -> str:
+    asset = index.assets[path]
+    signals = escape(", ".join(s.signal.id + (f" [{s.signal.unit}]" if s.signal.unit else "") for s in asset.signals.values()))
+    if asset.kind == "buffer":
+        b = asset.asset
+        return f"buffer {b.id} ({b.upstream} -> {b.downstream}, capacity {b.capacity}): {signals}"  # type: ignore[union-attr]
+    return f"station {asset.asset.id}: {signals}"
+
+
+@app.command()
+def plant(file: FileArg, speed: Speed = 1.0, duration: Duration = None, verbose: Verbose = False) -> None:
+    """Run only the virtual plant, serving the model's sources (a twin can connect from elsewhere)."""
+    _setup_logging(verbose)
+    model = _load(file)
+
+    async def main() -> None:
+        async with VirtualPlant(model, speed=speed) as vp:
+            for sid, server in vp.servers.items():
+                out.print(f"virtual plant serves source [bold]{sid}[/bold] on {server.endpoint}")
+            await _wait(duration)
+
+    _run(main)
+
+
+@app.command()
+def run(file: FileArg, port: Port = 8000, host: Host = "127.0.0.1", db: Db = "factorytwin.duckdb",
+        duration: Duration = None, verbose: Verbose = False) -> None:
+    """Run the twin against the sources named in the file, with its API."""
+    _setup_logging(verbose)
+    model = _load(file)
+
+    async def main() -> None:
+        async with Twin(model, historian=DuckDBHistorian(db)) as twin:
+            await _serve(twin, host, port, duration)
+
+    _run(main)
+
+
+@app.command()
+def demo(
+    file: Annotated[Path | None, typer.Argument(help="Plant model (default: the bundled bottling line)")] = None,
+    port: Port = 8000, host: Host = "127.0.0.1", speed: Speed = 1.0, duration: Duration = None,
+    db: Db = ":memory:", verbose: Verbose = False,
+) -> None:
+    """Run a virtual plant, the twin and the API in one process; nothing else to install."""
+    _setup_logging(verbose)
+    model = _load(file or example_path())
+    endpoints = {sid: f"opc.tcp://127.0.0.1:{free_port()}/factorytwin" for sid in model.virtual_plant.serves}
+
+    async def main() -> None:
+        async with VirtualPlant(model, speed=speed, endpoints=endpoints) as vp, Twin(
+            model, historian=DuckDBHistorian(db), endpoints=endpoints
+        ) as twin:
+            for sid, server in vp.servers.items():
+                out.print(f"virtual plant: source [bold]{sid}[/bold] on {server.endpoint} (speed x{speed:g})")
+            await _serve(twin, host, port, duration)
+
+    _run(main)
+
+
+def free_port() -> int:
+    """A TCP port on the loopback interface that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def _serve(twin: Twin, host: str, port: int, duration: float | None) -> None:
+    config = uvicorn.Config(create_app(twin), host=host, port=port, log_level="warning", lifespan="off")
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            await task
+            raise FactoryTwinError(f"the API could not listen on {host}:{port}")
+        await asyncio.sleep(0.05)
+    out.print(f"twin API on http://{host}:{port}/api/state  (docs: http://{host}:{port}/docs)")
+    try:
+        await _wait(duration, task)
+    finally:
+        server.should_exit = True
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def _wait(duration: float | None, task: asyncio.Task[None] | None = None) -> None:
+    forever = asyncio.Event()
+    waiter = asyncio.ensure_future(asyncio.sleep(duration) if duration is not None else forever.wait())
+    waiting = {waiter} | ({task} if task else set())
+    await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+    waiter.cancel()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

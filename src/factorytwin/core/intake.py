@@ -1,0 +1,84 @@
+"""The gate every sample passes: unknown signals, wrong types and NaN are counted and flagged.
+
+Nothing here raises on bad input. A sample for a signal the model does not know goes to the
+dead-letter ring (kept for inspection, not passed on); a wrong type or a non-finite number passes
+on with quality BAD and no value, so the bad reading is visible in live state and history without
+ever being mistaken for a real zero.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, deque
+from dataclasses import dataclass, replace
+
+from ..events import Quality, Sample, Value
+from ..model import PlantIndex
+
+__all__ = ["DeadLetter", "Intake"]
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A sample that was not accepted, and why."""
+
+    sample: Sample
+    reason: str
+
+
+class Intake:
+    """Checks samples against the plant model before they reach the bus."""
+
+    def __init__(self, index: PlantIndex, dead_letters: int = 1000) -> None:
+        self._integer = {path: info.integer for path, info in index.signals.items()}
+        self.counts: Counter[str] = Counter()
+        self.dead_letters: deque[DeadLetter] = deque(maxlen=dead_letters)
+
+    def admit(self, batch: list[Sample]) -> list[Sample]:
+        """Return the samples to pass on; count and flag the rest."""
+        integer = self._integer
+        out: list[Sample] = []
+        for sample in batch:
+            kind = integer.get(sample.signal)
+            if kind is None:
+                self._dead(sample, "unknown_signal")
+                continue
+            value = sample.value
+            if value is None:
+                out.append(sample)
+                continue
+            checked = _check(value, kind)
+            if checked is _BAD_TYPE:
+                self._dead(sample, "wrong_type")
+                out.append(replace(sample, value=None, quality=Quality.BAD))
+            elif checked is _NOT_FINITE:
+                self._dead(sample, "not_finite")
+                out.append(replace(sample, value=None, quality=Quality.BAD))
+            else:
+                out.append(sample if checked is value else replace(sample, value=checked))
+        self.counts["accepted"] += len(out)
+        return out
+
+    def _dead(self, sample: Sample, reason: str) -> None:
+        self.counts[reason] += 1
+        self.dead_letters.append(DeadLetter(sample, reason))
+
+    def stats(self) -> dict[str, int]:
+        """Counts by outcome: accepted, unknown_signal, wrong_type, not_finite."""
+        return {k: self.counts.get(k, 0) for k in ("accepted", "unknown_signal", "wrong_type", "not_finite")}
+
+
+_BAD_TYPE = object()
+_NOT_FINITE = object()
+
+
+def _check(value: Value, integer: bool) -> object:
+    """Return the value (possibly normalized), or a marker of what is wrong with it."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return _BAD_TYPE
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return _NOT_FINITE
+        if integer:
+            return int(value) if value.is_integer() else _BAD_TYPE
+    return value

@@ -1,0 +1,145 @@
+"""The embedded historian: a DuckDB file, appended to in Arrow batches from one worker thread.
+
+DuckDB lets one process open a file for writing, and nobody else while it does: tools that read
+history while the twin runs go through the twin's API (``/api/history``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from ..errors import HistorianError
+from ..events import Quality, Sample
+
+__all__ = ["DuckDBHistorian"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS samples (
+    signal VARCHAR NOT NULL,
+    source_time TIMESTAMPTZ NOT NULL,
+    receive_time TIMESTAMPTZ NOT NULL,
+    value DOUBLE,
+    quality UTINYINT NOT NULL
+)
+"""
+_TS = pa.timestamp("us", tz="UTC")
+
+
+class DuckDBHistorian:
+    """Stores samples in a DuckDB database (a file, or ``:memory:``)."""
+
+    def __init__(self, path: str | Path = ":memory:", batch_size: int = 50_000, flush_interval_s: float = 1.0) -> None:
+        self.path = str(path)
+        self.batch_size = batch_size
+        self.flush_interval_s = flush_interval_s
+        self.stored = 0
+        self._pending: list[Sample] = []
+        self._db: duckdb.DuckDBPyConnection | None = None
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="historian")
+        self._lock = asyncio.Lock()
+
+    async def open(self) -> None:
+        """Open (creating if needed) the database and its table."""
+        try:
+            self._db = await self._call(_connect, self.path)
+        except duckdb.Error as exc:
+            raise HistorianError(f"cannot open historian {self.path}: {exc}") from exc
+
+    async def append(self, batch: list[Sample]) -> None:
+        """Queue samples; write once a full batch is waiting."""
+        self._pending.extend(batch)
+        if len(self._pending) >= self.batch_size:
+            await self.flush()
+
+    async def flush(self) -> None:
+        """Write everything queued so far in one Arrow append."""
+        async with self._lock:
+            if not self._pending or self._db is None:
+                return
+            pending, self._pending = self._pending, []
+            table = _to_arrow(pending)
+            try:
+                await self._call(_insert, self._db, table)
+            except duckdb.Error as exc:
+                self._pending[:0] = pending  # keep them for the next attempt
+                raise HistorianError(f"cannot write to historian {self.path}: {exc}") from exc
+            self.stored += len(pending)
+
+    async def run(self) -> None:
+        """Flush on a timer until cancelled (so quiet signals reach the store too)."""
+        while True:
+            await asyncio.sleep(self.flush_interval_s)
+            await self.flush()
+
+    async def query(self, signal: str, start: float, end: float, limit: int = 10_000) -> list[Sample]:
+        """Stored samples of one signal with start <= source_time < end, oldest first."""
+        await self.flush()
+        if self._db is None:
+            raise HistorianError("historian is not open")
+        rows = await self._call(_select, self._db, signal, start, end, limit)
+        return [Sample(signal, st, rt, v, Quality(q)) for st, rt, v, q in rows]
+
+    async def count(self) -> int:
+        """Number of stored samples."""
+        await self.flush()
+        assert self._db is not None
+        result = await self._call(lambda db: db.execute("SELECT count(*) FROM samples").fetchone(), self._db)
+        return int(result[0])
+
+    async def close(self) -> None:
+        """Flush and close the database."""
+        await self.flush()
+        if self._db is not None:
+            await self._call(self._db.close)
+            self._db = None
+        self._worker.shutdown(wait=True)
+
+    async def _call(self, fn: Any, *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._worker, fn, *args)
+
+
+def _connect(path: str) -> duckdb.DuckDBPyConnection:
+    if path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    db = duckdb.connect(path)
+    db.execute("SET TimeZone = 'UTC'")
+    db.execute(_SCHEMA)
+    return db
+
+
+def _to_arrow(samples: list[Sample]) -> pa.Table:
+    src = (np.fromiter((s.source_time for s in samples), np.float64, len(samples)) * 1e6).astype(np.int64)
+    rcv = (np.fromiter((s.receive_time for s in samples), np.float64, len(samples)) * 1e6).astype(np.int64)
+    values = [float(s.value) if isinstance(s.value, int | float) else None for s in samples]
+    return pa.table({
+        "signal": pa.array([s.signal for s in samples], pa.string()),
+        "source_time": pa.array(src, _TS),
+        "receive_time": pa.array(rcv, _TS),
+        "value": pa.array(values, pa.float64()),
+        "quality": pa.array([int(s.quality) for s in samples], pa.uint8()),
+    })
+
+
+def _insert(db: duckdb.DuckDBPyConnection, table: pa.Table) -> None:
+    db.register("incoming", table)
+    try:
+        db.execute("INSERT INTO samples SELECT * FROM incoming")
+    finally:
+        db.unregister("incoming")
+
+
+def _select(db: duckdb.DuckDBPyConnection, signal: str, start: float, end: float, limit: int) -> list[tuple[Any, ...]]:
+    return db.execute(
+        "SELECT epoch_us(source_time) / 1e6, epoch_us(receive_time) / 1e6, value, quality FROM samples "
+        "WHERE signal = ? AND source_time >= to_timestamp(?) AND source_time < to_timestamp(?) "
+        "ORDER BY source_time LIMIT ?",
+        [signal, start, end, limit],
+    ).fetchall()
+

@@ -1,0 +1,106 @@
+"""Checks across the model that no single field can make: ids, references, bindings."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from .schema import SINGLE_ROLES, Buffer, Line, PlantModel, Signal, Station
+
+__all__ = ["Loc", "check_model"]
+
+Loc = tuple[str | int, ...]
+
+
+def check_model(model: PlantModel) -> list[tuple[Loc, str]]:
+    """Return every cross-reference problem of a structurally valid model, with its location."""
+    problems: list[tuple[Loc, str]] = []
+    problems += _check_ids(("enterprise", "sites"), model.enterprise.sites)
+    nodes: dict[tuple[str, str], Loc] = {}
+    for s_i, site in enumerate(model.enterprise.sites):
+        problems += _check_ids(("enterprise", "sites", s_i, "areas"), site.areas)
+        for a_i, area in enumerate(site.areas):
+            problems += _check_ids(("enterprise", "sites", s_i, "areas", a_i, "lines"), area.lines)
+            for l_i, line in enumerate(area.lines):
+                loc: Loc = ("enterprise", "sites", s_i, "areas", a_i, "lines", l_i)
+                problems += _check_line(model, loc, line, nodes)
+    for i, served in enumerate(model.virtual_plant.serves):
+        if served not in model.sources:
+            problems.append((("virtual_plant", "serves", i), f"unknown source '{served}'"))
+    return problems
+
+
+def _check_ids(loc: Loc, items: list[Any]) -> list[tuple[Loc, str]]:
+    seen: set[str] = set()
+    problems: list[tuple[Loc, str]] = []
+    for i, item in enumerate(items):
+        if item.id in seen:
+            problems.append(((*loc, i, "id"), f"duplicate id '{item.id}'"))
+        seen.add(item.id)
+    return problems
+
+
+def _check_line(model: PlantModel, loc: Loc, line: Line, nodes: dict[tuple[str, str], Loc]) -> list[tuple[Loc, str]]:
+    problems = _check_ids((*loc, "stations"), line.stations)
+    station_ids = [s.id for s in line.stations]
+    for i, buf in enumerate(line.buffers):
+        b_loc = (*loc, "buffers", i)
+        if buf.id in station_ids:
+            problems.append(((*b_loc, "id"), f"id '{buf.id}' is already a station of this line"))
+        problems += _check_buffer_links(b_loc, buf, station_ids)
+    problems += _check_ids((*loc, "buffers"), line.buffers)
+    if line.source is not None and line.source not in model.sources:
+        problems.append(((*loc, "source"), f"unknown source '{line.source}'"))
+    assets: list[tuple[Loc, Station | Buffer]] = [((*loc, "stations", i), s) for i, s in enumerate(line.stations)]
+    assets += [((*loc, "buffers", i), b) for i, b in enumerate(line.buffers)]
+    for a_loc, asset in assets:
+        problems += _check_ids((*a_loc, "signals"), asset.signals)
+        problems += _check_roles(a_loc, asset.signals)
+        for g_i, sig in enumerate(asset.signals):
+            s_loc = (*a_loc, "signals", g_i)
+            problems += _check_signal(model, line, s_loc, sig, asset, nodes)
+    return problems
+
+
+def _check_buffer_links(loc: Loc, buf: Buffer, station_ids: list[str]) -> Iterator[tuple[Loc, str]]:
+    for key in ("upstream", "downstream"):
+        if getattr(buf, key) not in station_ids:
+            yield (*loc, key), f"unknown station '{getattr(buf, key)}'"
+    if buf.upstream in station_ids and buf.downstream in station_ids:
+        up, down = station_ids.index(buf.upstream), station_ids.index(buf.downstream)
+        if down != up + 1:
+            yield (*loc, "downstream"), (
+                f"a buffer joins consecutive stations; '{buf.downstream}' does not follow '{buf.upstream}'"
+            )
+
+
+def _check_roles(loc: Loc, signals: list[Signal]) -> Iterator[tuple[Loc, str]]:
+    seen: set[str] = set()
+    for i, sig in enumerate(signals):
+        if sig.role in SINGLE_ROLES:
+            if sig.role in seen:
+                yield (*loc, "signals", i, "role"), f"only one signal may have role '{sig.role}' here"
+            seen.add(sig.role)
+
+
+def _check_signal(
+    model: PlantModel, line: Line, loc: Loc, sig: Signal, asset: Station | Buffer, nodes: dict[tuple[str, str], Loc]
+) -> Iterator[tuple[Loc, str]]:
+    if sig.states is not None and sig.role != "state":
+        yield (*loc, "states"), "a state mapping needs role 'state'"
+    if sig.sim.follows is not None:
+        target = next((s for s in asset.signals if s.id == sig.sim.follows), None)
+        if target is None:
+            yield (*loc, "sim", "follows"), f"no signal '{sig.sim.follows}' on '{asset.id}'"
+    if sig.binding is None:
+        return
+    source = sig.binding.source or line.source
+    if source is None:
+        yield (*loc, "binding", "source"), "no source named here and the line names no default source"
+    elif source not in model.sources:
+        yield (*loc, "binding", "source"), f"unknown source '{source}'"
+    else:
+        key = (source, sig.binding.opcua.node)
+        if key in nodes:
+            yield (*loc, "binding", "opcua", "node"), f"node '{key[1]}' is already bound to another signal"
+        nodes[key] = loc

@@ -1,0 +1,269 @@
+"""The model file's format: pydantic types for the ISA-95 hierarchy, signals, bindings and sources.
+
+The published JSON Schema (``factorytwin schema``) is generated from these classes; docs/plant-model.md
+describes every field.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from ..events import StationState
+
+__all__ = [
+    "Area",
+    "Binding",
+    "Buffer",
+    "Distribution",
+    "Enterprise",
+    "Line",
+    "OpcUaBinding",
+    "OpcUaSource",
+    "PlantModel",
+    "Range",
+    "Role",
+    "Signal",
+    "SignalSim",
+    "Site",
+    "Source",
+    "SpecLimits",
+    "Station",
+    "StationSim",
+    "VirtualPlant",
+    "WriteLimits",
+]
+
+Id = Annotated[
+    str,
+    Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]*$", max_length=64, description="Identifier: a letter, then letters, digits, _ or -"),
+]
+Seconds = Annotated[float, Field(gt=0, description="A duration in seconds")]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Role(StrEnum):
+    """What a signal means to the twin; analytics find signals by role."""
+
+    STATE = "state"
+    GOOD_COUNT = "good_count"
+    SCRAP_COUNT = "scrap_count"
+    CYCLE_TIME = "cycle_time"
+    SPEED = "speed"
+    TEMPERATURE = "temperature"
+    PRESSURE = "pressure"
+    VIBRATION = "vibration"
+    MOTOR_CURRENT = "motor_current"
+    FLOW = "flow"
+    LEVEL = "level"
+    SETPOINT = "setpoint"
+    QUALITY = "quality"
+    OTHER = "other"
+
+
+# Roles with at most one signal per station or buffer.
+SINGLE_ROLES = frozenset({Role.STATE, Role.GOOD_COUNT, Role.SCRAP_COUNT, Role.CYCLE_TIME, Role.SPEED, Role.LEVEL})
+INTEGER_ROLES = frozenset({Role.STATE, Role.GOOD_COUNT, Role.SCRAP_COUNT, Role.LEVEL})
+
+
+class Range(_Strict):
+    """A normal operating range: values outside it are abnormal."""
+
+    low: float
+    high: float
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Range:
+        if self.low >= self.high:
+            raise ValueError(f"low ({self.low}) must be below high ({self.high})")
+        return self
+
+
+class SpecLimits(_Strict):
+    """Specification limits of a quality characteristic (for SPC capability)."""
+
+    lsl: float | None = Field(None, description="Lower specification limit")
+    usl: float | None = Field(None, description="Upper specification limit")
+    target: float | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> SpecLimits:
+        if self.lsl is not None and self.usl is not None and self.lsl >= self.usl:
+            raise ValueError(f"lsl ({self.lsl}) must be below usl ({self.usl})")
+        return self
+
+
+class OpcUaBinding(_Strict):
+    """Where a signal lives on an OPC UA server."""
+
+    node: str = Field(pattern=r"^ns=\d+;[sigb]=.+$", description="Node id, e.g. ns=2;s=Line1.Filler.Temperature")
+
+
+class Binding(_Strict):
+    """How a signal is read from (and written to) a source: one protocol block.
+
+    Modbus and MQTT blocks join ``opcua`` here; the source's kind must match the block.
+    """
+
+    source: Id | None = Field(None, description="Source id; defaults to the line's source")
+    opcua: OpcUaBinding
+
+
+class WriteLimits(_Strict):
+    """Makes a signal a writable setpoint, and bounds what may be written."""
+
+    min: float
+    max: float
+    max_step: float | None = Field(None, gt=0, description="Largest change allowed in one write")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> WriteLimits:
+        if self.min >= self.max:
+            raise ValueError(f"min ({self.min}) must be below max ({self.max})")
+        return self
+
+
+class SignalSim(_Strict):
+    """How the virtual plant produces a continuous signal (see docs/plant-model.md, 'physics')."""
+
+    base: float = Field(0.0, description="Value when idle and new (or the initial setpoint)")
+    noise: float = Field(0.0, ge=0, description="Standard deviation of measurement noise")
+    tau: Seconds = Field(30.0, description="First-order time constant")
+    load_gain: float = Field(0.0, description="Added while the station processes a part, times speed")
+    wear_gain: float = Field(0.0, description="Added per unit of wear (0 new, 1 worn out)")
+    follows: Id | None = Field(None, description="A setpoint signal of the same station this one tracks")
+
+
+class Signal(_Strict):
+    """A value a station or buffer provides, with its meaning and context."""
+
+    id: Id
+    name: str | None = None
+    role: Role = Role.OTHER
+    unit: str | None = None
+    normal: Range | None = None
+    spec: SpecLimits | None = None
+    binding: Binding | None = None
+    write: WriteLimits | None = None
+    states: dict[int, StationState] | None = Field(
+        None, description="For role 'state': machine code -> state; the default is 0 idle, 1 running, "
+        "2 starved, 3 blocked, 4 down, 5 planned_stop, 6 changeover"
+    )
+    sim: SignalSim = SignalSim()
+
+
+class Distribution(_Strict):
+    """A random duration in seconds."""
+
+    dist: Literal["deterministic", "exponential", "normal", "lognormal"] = "deterministic"
+    mean: Seconds
+    cv: float = Field(0.0, ge=0, description="Coefficient of variation (normal, lognormal)")
+
+
+class StationSim(_Strict):
+    """How a station behaves in the simulation and the virtual plant."""
+
+    processing_time: Distribution
+    mtbf: Seconds | None = Field(None, description="Mean time between failures (exponential)")
+    mttr: Seconds | None = Field(None, description="Mean time to repair (exponential)")
+    failure_mode: Literal["operation", "time"] = Field("operation", description="Failures count busy or all time")
+    scrap_rate: float = Field(0.0, ge=0, lt=1)
+
+    @model_validator(mode="after")
+    def _paired(self) -> StationSim:
+        if (self.mtbf is None) != (self.mttr is None):
+            raise ValueError("mtbf and mttr must be given together")
+        return self
+
+
+class Station(_Strict):
+    """A machine or work cell on a line (ISA-95 work unit)."""
+
+    id: Id
+    name: str | None = None
+    kind: str | None = Field(None, description="Free text, e.g. filler, capper, cnc")
+    sim: StationSim
+    signals: list[Signal] = []
+
+
+class Buffer(_Strict):
+    """A conveyor or store between two stations; blocking after service."""
+
+    id: Id
+    name: str | None = None
+    upstream: Id
+    downstream: Id
+    capacity: int = Field(ge=1, description="Parts it holds")
+    signals: list[Signal] = []
+
+
+class Line(_Strict):
+    """A production line (ISA-95 work center): stations in flow order, buffers between them."""
+
+    id: Id
+    name: str | None = None
+    target_rate: float | None = Field(None, gt=0, description="Target good parts per hour")
+    source: Id | None = Field(None, description="Default source for the line's signal bindings")
+    stations: list[Station] = Field(min_length=1)
+    buffers: list[Buffer] = []
+
+
+class Area(_Strict):
+    """An area of a site."""
+
+    id: Id
+    name: str | None = None
+    lines: list[Line] = Field(min_length=1)
+
+
+class Site(_Strict):
+    """A plant site."""
+
+    id: Id
+    name: str | None = None
+    timezone: str = "UTC"
+    areas: list[Area] = Field(min_length=1)
+
+
+class Enterprise(_Strict):
+    """The company: root of the ISA-95 hierarchy."""
+
+    id: Id
+    name: str | None = None
+    sites: list[Site] = Field(min_length=1)
+
+
+class OpcUaSource(_Strict):
+    """An OPC UA server the twin subscribes to."""
+
+    kind: Literal["opcua"]
+    endpoint: str = Field(pattern=r"^opc\.tcp://[^/\s:]+(:\d+)?(/.*)?$")
+    publishing_interval_ms: float = Field(100.0, gt=0)
+    timeout_s: Seconds = 4.0
+    reconnect_min_s: Seconds = 0.5
+    reconnect_max_s: Seconds = 30.0
+
+
+Source = OpcUaSource
+
+
+class VirtualPlant(_Strict):
+    """Settings of the virtual plant that can stand in for the sources."""
+
+    seed: int = 0
+    serves: list[Id] = Field(default_factory=list, description="Source ids the virtual plant serves")
+    tick_s: Seconds = Field(0.1, description="Wall-clock seconds between publications")
+
+
+class PlantModel(_Strict):
+    """A whole plant model file."""
+
+    factorytwin: Literal[1] = Field(description="File format version")
+    enterprise: Enterprise
+    sources: dict[Id, Source] = {}
+    virtual_plant: VirtualPlant = VirtualPlant()

@@ -1,0 +1,98 @@
+"""The virtual plant: the engine paced in scaled real time, served over real protocol servers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from types import TracebackType
+
+from ..clock import Clock, SystemClock
+from ..errors import FactoryTwinError
+from ..model import PlantModel
+from .engine import PlantEngine
+from .opcua_server import PlantOpcUaServer
+
+__all__ = ["VirtualPlant"]
+
+_log = logging.getLogger(__name__)
+
+
+class VirtualPlant:
+    """Runs a plant model as a simulation in scaled real time and serves it over OPC UA.
+
+    ``speed`` is simulated seconds per wall-clock second. ``endpoints`` overrides the endpoint of
+    a served source (tests and the demo put servers on free ports).
+    """
+
+    def __init__(
+        self,
+        model: PlantModel,
+        speed: float = 1.0,
+        clock: Clock | None = None,
+        endpoints: dict[str, str] | None = None,
+        seed: int | None = None,
+    ) -> None:
+        if speed <= 0:
+            raise FactoryTwinError(f"speed must be positive, got {speed}")
+        self.model = model
+        self.speed = speed
+        self.clock = clock or SystemClock()
+        self.engine = PlantEngine(model, seed=seed)
+        self.tick_s = model.virtual_plant.tick_s
+        self.servers: dict[str, PlantOpcUaServer] = {}
+        for source_id in model.virtual_plant.serves:
+            source = model.sources[source_id]
+            endpoint = (endpoints or {}).get(source_id, source.endpoint)
+            self.servers[source_id] = PlantOpcUaServer(self.engine.index, source_id, endpoint, self.write)
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> VirtualPlant:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        """Start every protocol server and the simulation clock."""
+        for server in self.servers.values():
+            await server.start(self.engine.values)
+        self._task = asyncio.create_task(self._run(), name="virtual-plant")
+
+    async def stop(self) -> None:
+        """Stop the simulation and every server."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        for server in self.servers.values():
+            await server.stop()
+
+    async def stop_server(self, source: str) -> None:
+        """Take one protocol server off the network (the simulation keeps running)."""
+        await self.servers[source].stop()
+
+    async def start_server(self, source: str) -> None:
+        """Bring a stopped protocol server back with the current values."""
+        await self.servers[source].start(self.engine.values)
+
+    def write(self, path: str, value: float) -> float:
+        """Apply a setpoint to the simulation (checked against the model's limits)."""
+        _log.info("setpoint %s := %s", path, value)
+        return self.engine.write(path, value)
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        while True:
+            self.engine.advance((loop.time() - start) * self.speed)
+            changes = self.engine.changes()
+            if changes:
+                now = self.clock.now()
+                for server in self.servers.values():
+                    await server.publish(changes, now)
+            await asyncio.sleep(self.tick_s)

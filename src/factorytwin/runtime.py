@@ -1,0 +1,130 @@
+"""The composition root: a model file wired into running services.
+
+    connectors -> Intake (count/flag bad input) -> Bus -> LiveState
+                                                      -> Historian (batched appends)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any
+
+from .bus import Bus
+from .clock import Clock, SystemClock
+from .connect import Connector, OpcUaConnector
+from .core import Intake, LiveState
+from .events import Sample
+from .historian import DuckDBHistorian, Historian
+from .model import PlantIndex, PlantModel
+
+__all__ = ["Twin"]
+
+_log = logging.getLogger(__name__)
+
+
+class Twin:
+    """The live twin of a plant model: connectors, stream, live state and historian."""
+
+    def __init__(
+        self,
+        model: PlantModel,
+        historian: Historian | None = None,
+        clock: Clock | None = None,
+        endpoints: dict[str, str] | None = None,
+        bus_maxsize: int = 256,
+    ) -> None:
+        self.model = model
+        self.index = PlantIndex(model)
+        self.clock = clock or SystemClock()
+        self.intake = Intake(self.index)
+        self.state = LiveState(self.index)
+        self.bus = Bus(bus_maxsize)
+        self.historian: Historian = historian or DuckDBHistorian(":memory:")
+        self.connectors: dict[str, Connector] = {
+            sid: OpcUaConnector(sid, src, self.index.bound_to(sid), self.ingest, self.clock, (endpoints or {}).get(sid))
+            for sid, src in model.sources.items()
+        }
+        self._changed = asyncio.Condition()
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._consumers: list[asyncio.Task[Any]] = []
+
+    async def __aenter__(self) -> Twin:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop()
+
+    async def ingest(self, batch: list[Sample]) -> None:
+        """Entry point of the stream: check a batch and publish what passes."""
+        await self.bus.publish(self.intake.admit(batch))
+
+    async def start(self) -> None:
+        """Open the historian, start the consumers, then the connectors."""
+        await self.historian.open()
+        state_sub = self.bus.subscribe("live-state")
+        history_sub = self.bus.subscribe("historian")
+        self._consumers = [
+            asyncio.create_task(self._consume(state_sub, self._apply_state), name="live-state"),
+            asyncio.create_task(self._consume(history_sub, self.historian.append), name="historian"),
+        ]
+        flusher = getattr(self.historian, "run", None)
+        if flusher is not None:
+            self._tasks.append(asyncio.create_task(flusher(), name="historian-flush"))
+        for sid, connector in self.connectors.items():
+            self._tasks.append(asyncio.create_task(connector.run(), name=f"source-{sid}"))
+
+    async def stop(self) -> None:
+        """Stop the connectors, let the stream drain, then close the historian."""
+        await _cancel(self._tasks)
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self.bus.drain(), 10.0)
+        await _cancel(self._consumers)
+        await self.historian.close()
+
+    async def wait_for(self, predicate: Callable[[], bool], timeout: float) -> bool:
+        """Wait until the live state satisfies ``predicate``; False on timeout."""
+        async with self._changed:
+            try:
+                await asyncio.wait_for(self._changed.wait_for(predicate), timeout)
+            except asyncio.TimeoutError:
+                return False
+        return True
+
+    def stats(self) -> dict[str, Any]:
+        """Counts of the stream: intake outcomes, bus queues, historian, sources."""
+        return {
+            "intake": self.intake.stats(),
+            "dead_letters": len(self.intake.dead_letters),
+            "bus": self.bus.stats(),
+            "live_state_applied": self.state.applied,
+            "historian_stored": getattr(self.historian, "stored", None),
+            "sources": [c.health.as_dict() for c in self.connectors.values()],
+        }
+
+    async def _apply_state(self, batch: list[Sample]) -> None:
+        self.state.apply(batch)
+        async with self._changed:
+            self._changed.notify_all()
+
+    async def _consume(self, sub: Any, handle: Callable[[list[Sample]], Any]) -> None:
+        async for batch in sub:
+            try:
+                await handle(batch)
+            except Exception:  # a consumer must never stop the stream
+                _log.exception("consumer %s failed on a batch of %d samples", sub.name, len(batch))
+
+
+async def _cancel(tasks: list[asyncio.Task[Any]]) -> None:
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    tasks.clear()
