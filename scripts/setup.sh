@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Set up a development environment in .venv: factorytwin (editable) with its test tools.
+# With --test, also the test peers: protocol clients that are not ours (node-opcua, via Node.js from
+# the OS package manager when it is missing).
 # Safe to run again; it only installs what is missing. Needs Python >= 3.11.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,4 +35,20 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install --quiet -e ".[dev]"
   touch "$stamp"
 fi
+apt_install() {
+  if command -v apt-get >/dev/null 2>&1; then
+    [ -n "$(find /var/lib/apt/lists -maxdepth 1 -name '*Packages*' -print -quit 2>/dev/null)" ] || apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+  else
+    echo "please install: $*" >&2; return 1
+  fi
+}
+
+if [ "${1:-}" = "--test" ]; then
+  command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || apt_install nodejs npm
+  if [ ! -d tests/peers/node_modules/node-opcua-client ]; then
+    (cd tests/peers && npm install --silent --no-audit --no-fund --no-package-lock >/dev/null)
+  fi
+fi
+
 echo "factorytwin ready: $(.venv/bin/factorytwin --version 2>/dev/null || echo installed) in .venv" >&2

@@ -51,8 +51,13 @@ class Subscription:
 
     def stats(self) -> dict[str, int | str]:
         """Queue depth and counts."""
-        return {"name": self.name, "policy": self.policy, "queued_batches": self.queue.qsize(),
-                "delivered": self.delivered, "dropped": self.dropped}
+        return {
+            "name": self.name,
+            "policy": self.policy,
+            "queued_batches": self.queue.qsize(),
+            "delivered": self.delivered,
+            "dropped": self.dropped,
+        }
 
 
 class Bus:

@@ -7,7 +7,7 @@ import contextlib
 import logging
 import socket
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from importlib import resources
 from pathlib import Path
 from typing import Annotated
@@ -27,7 +27,9 @@ from .runtime import Twin
 
 __all__ = ["app", "example_path", "main"]
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="factorytwin: a live digital twin of a factory floor.")
+app = typer.Typer(
+    no_args_is_help=True, add_completion=False, help="factorytwin: a live digital twin of a factory floor."
+)
 out = Console()
 err = Console(stderr=True)
 
@@ -62,7 +64,7 @@ def _load(path: Path) -> PlantModel:
         raise typer.Exit(2) from None
 
 
-def _run(main: Callable[[], Awaitable[None]]) -> None:
+def _run(main: Callable[[], Coroutine[None, None, None]]) -> None:
     try:
         asyncio.run(main())
     except KeyboardInterrupt:
@@ -104,7 +106,9 @@ def check(file: FileArg) -> None:
 
 def _asset_label(index: PlantIndex, path: str) -> str:
     asset = index.assets[path]
-    signals = escape(", ".join(s.signal.id + (f" [{s.signal.unit}]" if s.signal.unit else "") for s in asset.signals.values()))
+    signals = escape(
+        ", ".join(s.signal.id + (f" [{s.signal.unit}]" if s.signal.unit else "") for s in asset.signals.values())
+    )
     if asset.kind == "buffer":
         b = asset.asset
         return f"buffer {b.id} ({b.upstream} -> {b.downstream}, capacity {b.capacity}): {signals}"  # type: ignore[union-attr]
@@ -127,8 +131,14 @@ def plant(file: FileArg, speed: Speed = 1.0, duration: Duration = None, verbose:
 
 
 @app.command()
-def run(file: FileArg, port: Port = 8000, host: Host = "127.0.0.1", db: Db = "factorytwin.duckdb",
-        duration: Duration = None, verbose: Verbose = False) -> None:
+def run(
+    file: FileArg,
+    port: Port = 8000,
+    host: Host = "127.0.0.1",
+    db: Db = "factorytwin.duckdb",
+    duration: Duration = None,
+    verbose: Verbose = False,
+) -> None:
     """Run the twin against the sources named in the file, with its API."""
     _setup_logging(verbose)
     model = _load(file)
@@ -143,8 +153,12 @@ def run(file: FileArg, port: Port = 8000, host: Host = "127.0.0.1", db: Db = "fa
 @app.command()
 def demo(
     file: Annotated[Path | None, typer.Argument(help="Plant model (default: the bundled bottling line)")] = None,
-    port: Port = 8000, host: Host = "127.0.0.1", speed: Speed = 1.0, duration: Duration = None,
-    db: Db = ":memory:", verbose: Verbose = False,
+    port: Port = 8000,
+    host: Host = "127.0.0.1",
+    speed: Speed = 1.0,
+    duration: Duration = None,
+    db: Db = ":memory:",
+    verbose: Verbose = False,
 ) -> None:
     """Run a virtual plant, the twin and the API in one process; nothing else to install."""
     _setup_logging(verbose)
@@ -152,9 +166,10 @@ def demo(
     endpoints = {sid: f"opc.tcp://127.0.0.1:{free_port()}/factorytwin" for sid in model.virtual_plant.serves}
 
     async def main() -> None:
-        async with VirtualPlant(model, speed=speed, endpoints=endpoints) as vp, Twin(
-            model, historian=DuckDBHistorian(db), endpoints=endpoints
-        ) as twin:
+        async with (
+            VirtualPlant(model, speed=speed, endpoints=endpoints) as vp,
+            Twin(model, historian=DuckDBHistorian(db), endpoints=endpoints) as twin,
+        ):
             for sid, server in vp.servers.items():
                 out.print(f"virtual plant: source [bold]{sid}[/bold] on {server.endpoint} (speed x{speed:g})")
             await _serve(twin, host, port, duration)

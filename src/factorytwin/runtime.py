@@ -1,7 +1,7 @@
 """The composition root: a model file wired into running services.
 
-    connectors -> Intake (count/flag bad input) -> Bus -> LiveState
-                                                      -> Historian (batched appends)
+connectors -> Intake (count/flag bad input) -> Bus -> LiveState
+                                                  -> Historian (batched appends)
 """
 
 from __future__ import annotations
@@ -93,7 +93,7 @@ class Twin:
         async with self._changed:
             try:
                 await asyncio.wait_for(self._changed.wait_for(predicate), timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 return False
         return True
 

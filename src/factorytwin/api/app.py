@@ -39,8 +39,14 @@ def create_app(twin: Twin) -> FastAPI:
     async def assets() -> list[LineOut]:
         """The plant's lines with their stations, buffers and signals (ISA-95 paths)."""
         return [
-            LineOut(id=info.line.id, path=path, name=info.line.name, target_rate=info.line.target_rate,
-                    stations=[AssetOut.of(a) for a in info.stations], buffers=[AssetOut.of(a) for a in info.buffers])
+            LineOut(
+                id=info.line.id,
+                path=path,
+                name=info.line.name,
+                target_rate=info.line.target_rate,
+                stations=[AssetOut.of(a) for a in info.stations],
+                buffers=[AssetOut.of(a) for a in info.buffers],
+            )
             for path, info in twin.index.lines.items()
         ]
 
@@ -50,12 +56,19 @@ def create_app(twin: Twin) -> FastAPI:
         out = []
         for path, asset in twin.index.assets.items():
             status = twin.state.stations.get(path)
-            out.append(AssetState(
-                id=asset.asset.id, path=path, kind=asset.kind, name=asset.asset.name,
-                state=status.state.value if status else None,
-                state_since=to_iso(status.since) if status else None,
-                signals={sid: SignalValue.of(twin.state.get(s.path), s.signal.unit) for sid, s in asset.signals.items()},
-            ))
+            out.append(
+                AssetState(
+                    id=asset.asset.id,
+                    path=path,
+                    kind=asset.kind,
+                    name=asset.asset.name,
+                    state=status.state.value if status else None,
+                    state_since=to_iso(status.since) if status else None,
+                    signals={
+                        sid: SignalValue.of(twin.state.get(s.path), s.signal.unit) for sid, s in asset.signals.items()
+                    },
+                )
+            )
         return StateOut(time=twin.clock.now(), assets=out)
 
     @app.get("/api/history", tags=["history"])
@@ -74,8 +87,14 @@ def create_app(twin: Twin) -> FastAPI:
         if t_start >= t_end:
             raise HTTPException(422, "start must be before end")
         rows = await twin.historian.query(signal, t_start.timestamp(), t_end.timestamp(), limit + 1)
-        return HistoryOut(signal=signal, unit=info.signal.unit, start=t_start, end=t_end,
-                          points=[PointOut.of(s) for s in rows[:limit]], truncated=len(rows) > limit)
+        return HistoryOut(
+            signal=signal,
+            unit=info.signal.unit,
+            start=t_start,
+            end=t_end,
+            points=[PointOut.of(s) for s in rows[:limit]],
+            truncated=len(rows) > limit,
+        )
 
     @app.get("/api/sources", tags=["operations"])
     async def sources() -> list[dict[str, Any]]:

@@ -46,8 +46,17 @@ class SignalMeta(BaseModel):
     def of(cls, info: SignalInfo) -> SignalMeta:
         """Build from a resolved signal."""
         s = info.signal
-        return cls(id=s.id, path=info.path, name=s.name, role=s.role.value, unit=s.unit, normal=s.normal,
-                   spec=s.spec, write=s.write, source=info.source)
+        return cls(
+            id=s.id,
+            path=info.path,
+            name=s.name,
+            role=s.role.value,
+            unit=s.unit,
+            normal=s.normal,
+            spec=s.spec,
+            write=s.write,
+            source=info.source,
+        )
 
 
 class AssetOut(BaseModel):
@@ -62,8 +71,13 @@ class AssetOut(BaseModel):
     @classmethod
     def of(cls, asset: AssetInfo) -> AssetOut:
         """Build from a resolved asset."""
-        return cls(id=asset.asset.id, path=asset.path, kind=asset.kind, name=asset.asset.name,
-                   signals=[SignalMeta.of(s) for s in asset.signals.values()])
+        return cls(
+            id=asset.asset.id,
+            path=asset.path,
+            kind=asset.kind,
+            name=asset.asset.name,
+            signals=[SignalMeta.of(s) for s in asset.signals.values()],
+        )
 
 
 class LineOut(BaseModel):
@@ -91,8 +105,13 @@ class SignalValue(BaseModel):
         """Build from live state (no sample yet reads as stale, never as zero)."""
         if state is None:
             return cls(value=None, quality="stale", source_time=None, receive_time=None, unit=unit)
-        return cls(value=state.value, quality=state.quality.name.lower(), source_time=to_iso(state.source_time),
-                   receive_time=to_iso(state.receive_time), unit=unit)
+        return cls(
+            value=state.value,
+            quality=state.quality.name.lower(),
+            source_time=to_iso(state.source_time),
+            receive_time=to_iso(state.receive_time),
+            unit=unit,
+        )
 
 
 class AssetState(BaseModel):
@@ -125,9 +144,12 @@ class PointOut(BaseModel):
     @classmethod
     def of(cls, s: Sample) -> PointOut:
         """Build from a sample."""
-        return cls(source_time=datetime.fromtimestamp(s.source_time, UTC),
-                   receive_time=datetime.fromtimestamp(s.receive_time, UTC),
-                   value=s.value if isinstance(s.value, int | float) else None, quality=s.quality.name.lower())
+        return cls(
+            source_time=datetime.fromtimestamp(s.source_time, UTC),
+            receive_time=datetime.fromtimestamp(s.receive_time, UTC),
+            value=s.value if isinstance(s.value, int | float) else None,
+            quality=s.quality.name.lower(),
+        )
 
 
 class HistoryOut(BaseModel):

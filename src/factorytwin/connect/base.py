@@ -30,7 +30,7 @@ class SourceHealth:
 
     def as_dict(self) -> dict[str, object]:
         """A JSON-ready copy."""
-        return {f: getattr(self, f) for f in self.__slots__}  # type: ignore[attr-defined]
+        return {f: getattr(self, f) for f in self.__slots__}
 
 
 class Connector(Protocol):
@@ -60,8 +60,12 @@ class Backoff:
         self.health.errors += 1
         self.health.last_error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         if not self.failing:
-            self._log.warning("source %s (%s) unavailable: %s; retrying with backoff",
-                              self.health.source, self.health.endpoint, self.health.last_error)
+            self._log.warning(
+                "source %s (%s) unavailable: %s; retrying with backoff",
+                self.health.source,
+                self.health.endpoint,
+                self.health.last_error,
+            )
         self.failing = True
         delay, self.delay = self.delay, min(self.delay * 2, self.maximum)
         return delay

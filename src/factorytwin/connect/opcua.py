@@ -152,7 +152,9 @@ class OpcUaConnector:
             variant = dv.Value
             value = variant.Value if variant is not None else None
             stamp = dv.SourceTimestamp or dv.ServerTimestamp
-            out.append(Sample(signals[item.ClientHandle].path, _posix(stamp, now), now, value, quality_of(dv.StatusCode)))
+            out.append(
+                Sample(signals[item.ClientHandle].path, _posix(stamp, now), now, value, quality_of(dv.StatusCode))
+            )
         return out
 
     async def _mark_stale(self) -> None:

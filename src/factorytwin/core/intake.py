@@ -47,12 +47,9 @@ class Intake:
             if value is None:
                 out.append(sample)
                 continue
-            checked = _check(value, kind)
-            if checked is _BAD_TYPE:
-                self._dead(sample, "wrong_type")
-                out.append(replace(sample, value=None, quality=Quality.BAD))
-            elif checked is _NOT_FINITE:
-                self._dead(sample, "not_finite")
+            reason, checked = _check(value, kind)
+            if reason is not None:
+                self._dead(sample, reason)
                 out.append(replace(sample, value=None, quality=Quality.BAD))
             else:
                 out.append(sample if checked is value else replace(sample, value=checked))
@@ -68,17 +65,13 @@ class Intake:
         return {k: self.counts.get(k, 0) for k in ("accepted", "unknown_signal", "wrong_type", "not_finite")}
 
 
-_BAD_TYPE = object()
-_NOT_FINITE = object()
-
-
-def _check(value: Value, integer: bool) -> object:
-    """Return the value (possibly normalized), or a marker of what is wrong with it."""
+def _check(value: Value, integer: bool) -> tuple[str | None, Value]:
+    """Return (None, the value normalized) or (what is wrong with it, None)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
-        return _BAD_TYPE
+        return "wrong_type", None
     if isinstance(value, float):
         if not math.isfinite(value):
-            return _NOT_FINITE
+            return "not_finite", None
         if integer:
-            return int(value) if value.is_integer() else _BAD_TYPE
-    return value
+            return (None, int(value)) if value.is_integer() else ("wrong_type", None)
+    return None, value

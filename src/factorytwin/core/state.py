@@ -41,7 +41,9 @@ class LiveState:
         self.signals: dict[str, SignalState] = {}
         self.stations: dict[str, StationStatus] = {s.path: StationStatus() for s in index.stations}
         self._state_signals: dict[str, SignalInfo] = {
-            sig.path: sig for sig in index.signals.values() if sig.role is Role.STATE and sig.asset_path in self.stations
+            sig.path: sig
+            for sig in index.signals.values()
+            if sig.role is Role.STATE and sig.asset_path in self.stations
         }
         self.applied = 0
 

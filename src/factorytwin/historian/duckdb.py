@@ -118,13 +118,15 @@ def _to_arrow(samples: list[Sample]) -> pa.Table:
     src = (np.fromiter((s.source_time for s in samples), np.float64, len(samples)) * 1e6).astype(np.int64)
     rcv = (np.fromiter((s.receive_time for s in samples), np.float64, len(samples)) * 1e6).astype(np.int64)
     values = [float(s.value) if isinstance(s.value, int | float) else None for s in samples]
-    return pa.table({
-        "signal": pa.array([s.signal for s in samples], pa.string()),
-        "source_time": pa.array(src, _TS),
-        "receive_time": pa.array(rcv, _TS),
-        "value": pa.array(values, pa.float64()),
-        "quality": pa.array([int(s.quality) for s in samples], pa.uint8()),
-    })
+    return pa.table(
+        {
+            "signal": pa.array([s.signal for s in samples], pa.string()),
+            "source_time": pa.array(src, _TS),
+            "receive_time": pa.array(rcv, _TS),
+            "value": pa.array(values, pa.float64()),
+            "quality": pa.array([int(s.quality) for s in samples], pa.uint8()),
+        }
+    )
 
 
 def _insert(db: duckdb.DuckDBPyConnection, table: pa.Table) -> None:
@@ -142,4 +144,3 @@ def _select(db: duckdb.DuckDBPyConnection, signal: str, start: float, end: float
         "ORDER BY source_time LIMIT ?",
         [signal, start, end, limit],
     ).fetchall()
-

@@ -69,8 +69,9 @@ def _check_buffer_links(loc: Loc, buf: Buffer, station_ids: list[str]) -> Iterat
     if buf.upstream in station_ids and buf.downstream in station_ids:
         up, down = station_ids.index(buf.upstream), station_ids.index(buf.downstream)
         if down != up + 1:
-            yield (*loc, "downstream"), (
-                f"a buffer joins consecutive stations; '{buf.downstream}' does not follow '{buf.upstream}'"
+            yield (
+                (*loc, "downstream"),
+                (f"a buffer joins consecutive stations; '{buf.downstream}' does not follow '{buf.upstream}'"),
             )
 
 

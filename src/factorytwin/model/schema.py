@@ -38,7 +38,11 @@ __all__ = [
 
 Id = Annotated[
     str,
-    Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]*$", max_length=64, description="Identifier: a letter, then letters, digits, _ or -"),
+    Field(
+        pattern=r"^[A-Za-z][A-Za-z0-9_-]*$",
+        max_length=64,
+        description="Identifier: a letter, then letters, digits, _ or -",
+    ),
 ]
 Seconds = Annotated[float, Field(gt=0, description="A duration in seconds")]
 
@@ -151,8 +155,9 @@ class Signal(_Strict):
     binding: Binding | None = None
     write: WriteLimits | None = None
     states: dict[int, StationState] | None = Field(
-        None, description="For role 'state': machine code -> state; the default is 0 idle, 1 running, "
-        "2 starved, 3 blocked, 4 down, 5 planned_stop, 6 changeover"
+        None,
+        description="For role 'state': machine code -> state; the default is 0 idle, 1 running, "
+        "2 starved, 3 blocked, 4 down, 5 planned_stop, 6 changeover",
     )
     sim: SignalSim = SignalSim()
 
@@ -171,7 +176,9 @@ class StationSim(_Strict):
     processing_time: Distribution
     mtbf: Seconds | None = Field(None, description="Mean time between failures (exponential)")
     mttr: Seconds | None = Field(None, description="Mean time to repair (exponential)")
-    failure_mode: Literal["operation", "time"] = Field("operation", description="Failures count busy or all time")
+    failure_mode: Literal["operation"] = Field(
+        "operation", description="Failures happen in busy time (operation-dependent); time-dependent failures are not modelled yet"
+    )
     scrap_rate: float = Field(0.0, ge=0, lt=1)
 
     @model_validator(mode="after")

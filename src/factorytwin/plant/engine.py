@@ -84,6 +84,9 @@ class PlantEngine:
             raise WriteRejected(f"'{path}' needs a finite number, got {value!r}", "type")
         if not limits.min <= value <= limits.max:
             raise WriteRejected(f"{value} is outside [{limits.min}, {limits.max}] for '{path}'")
+        current = self._setpoints.get(path)
+        if limits.max_step is not None and current is not None and abs(value - current) > limits.max_step:
+            raise WriteRejected(f"{value} is more than {limits.max_step:g} away from {current:g} for '{path}'")
         self._setpoints[path] = float(value)
         if info.role is Role.SPEED:
             line, pos = self._where[info.asset_path]
@@ -100,7 +103,7 @@ class PlantEngine:
                 line.set_speed(pos, base / 100.0)
         elif sig.role not in (Role.STATE, Role.GOOD_COUNT, Role.SCRAP_COUNT, Role.CYCLE_TIME, Role.LEVEL):
             self._lags[sig.path] = LagSignal(sig.signal.sim, sig.signal.sim.base)
-            self.values[sig.path] = sig.signal.sim.base
+            self._set(sig.path, sig.signal.sim.base)
 
     def _set(self, path: str, value: Value) -> None:
         if self.values.get(path, _MISSING) != value:

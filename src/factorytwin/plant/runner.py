@@ -60,17 +60,33 @@ class VirtualPlant:
         """Start every protocol server and the simulation clock."""
         for server in self.servers.values():
             await server.start(self.engine.values)
-        self._task = asyncio.create_task(self._run(), name="virtual-plant")
+        self.resume()
 
     async def stop(self) -> None:
         """Stop the simulation and every server."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self.pause()
         for server in self.servers.values():
             await server.stop()
+
+    async def pause(self) -> None:
+        """Freeze the simulation after publishing its latest values; the servers keep serving."""
+        if self._task is None:
+            return
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        self._task = None
+        await self._publish()
+
+    def resume(self) -> None:
+        """Let simulated time run again from where it was paused."""
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="virtual-plant")
+
+    @property
+    def paused(self) -> bool:
+        """True while the simulation is frozen."""
+        return self._task is None
 
     async def stop_server(self, source: str) -> None:
         """Take one protocol server off the network (the simulation keeps running)."""
@@ -87,12 +103,15 @@ class VirtualPlant:
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
-        start = loop.time()
+        wall0, sim0 = loop.time(), self.engine.now
         while True:
-            self.engine.advance((loop.time() - start) * self.speed)
-            changes = self.engine.changes()
-            if changes:
-                now = self.clock.now()
-                for server in self.servers.values():
-                    await server.publish(changes, now)
+            self.engine.advance(sim0 + (loop.time() - wall0) * self.speed)
+            await self._publish()
             await asyncio.sleep(self.tick_s)
+
+    async def _publish(self) -> None:
+        changes = self.engine.changes()
+        if changes:
+            now = self.clock.now()
+            for server in self.servers.values():
+                await server.publish(changes, now)

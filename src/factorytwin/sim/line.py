@@ -130,6 +130,9 @@ class LineSim:
                 part = yield up.get()
             else:
                 part = None
+            while run.speed <= 0:  # stopped while waiting for the part
+                self._set(i, StationState.IDLE)
+                yield self._speed_changed[i]
             self._set(i, StationState.RUNNING)
             self._note(i, "start")
             duration = draw(sim.processing_time, streams.proc) / max(run.speed, 1e-9)
@@ -180,7 +183,8 @@ def _ordered_buffers(line: Line) -> list[Buffer]:
     by_upstream = {b.upstream: b for b in line.buffers}
     result = []
     for up, down in zip(line.stations, line.stations[1:], strict=False):
-        buf = by_upstream.get(up.id) or Buffer(id=f"{up.id}-to-{down.id}", upstream=up.id, downstream=down.id, capacity=1)
+        buf = by_upstream.get(up.id) or Buffer(
+            id=f"{up.id}-to-{down.id}", upstream=up.id, downstream=down.id, capacity=1
+        )
         result.append(buf)
     return result
-

@@ -1,0 +1,47 @@
+"""Shared fixtures: the example model, free loopback ports, a running virtual plant with its twin."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from factorytwin.cli import example_path, free_port
+from factorytwin.model import PlantIndex, PlantModel, load_model
+from factorytwin.plant import VirtualPlant
+from factorytwin.runtime import Twin
+
+ROOT = Path(__file__).resolve().parent.parent
+LINE = "acme/lyon/bottling/line1"
+
+logging.getLogger("asyncua").setLevel(logging.CRITICAL)
+
+
+@pytest.fixture
+def model() -> PlantModel:
+    return load_model(example_path())
+
+
+@pytest.fixture
+def index(model: PlantModel) -> PlantIndex:
+    return PlantIndex(model)
+
+
+@pytest.fixture
+def endpoints() -> dict[str, str]:
+    return {"plant": f"opc.tcp://127.0.0.1:{free_port()}/factorytwin"}
+
+
+@pytest.fixture
+async def plant(model: PlantModel, endpoints: dict[str, str]) -> AsyncIterator[VirtualPlant]:
+    async with VirtualPlant(model, speed=20, endpoints=endpoints) as vp:
+        yield vp
+
+
+@pytest.fixture
+async def twin(model: PlantModel, endpoints: dict[str, str], plant: VirtualPlant) -> AsyncIterator[Twin]:
+    async with Twin(model, endpoints=endpoints) as tw:
+        assert await tw.wait_for(lambda: len(tw.state.signals) == len(tw.index.signals), 15), "twin never saw all signals"
+        yield tw
