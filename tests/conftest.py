@@ -43,5 +43,7 @@ async def plant(model: PlantModel, endpoints: dict[str, str]) -> AsyncIterator[V
 @pytest.fixture
 async def twin(model: PlantModel, endpoints: dict[str, str], plant: VirtualPlant) -> AsyncIterator[Twin]:
     async with Twin(model, endpoints=endpoints) as tw:
-        assert await tw.wait_for(lambda: len(tw.state.signals) == len(tw.index.signals), 15), "twin never saw all signals"
+        assert await tw.wait_for(lambda: len(tw.state.signals) == len(tw.index.signals), 15), (
+            "twin never saw all signals"
+        )
         yield tw

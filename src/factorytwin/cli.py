@@ -59,7 +59,7 @@ def _load(path: Path) -> PlantModel:
         return load_model(path)
     except ModelError as exc:
         for issue in exc.issues:
-            err.print(f"[red]error[/red] {issue}", highlight=False, markup=True, soft_wrap=True)
+            err.print(f"[red]error[/red] {escape(str(issue))}", highlight=False, soft_wrap=True)
         err.print(f"{len(exc.issues)} problem(s) in {path}")
         raise typer.Exit(2) from None
 
@@ -70,7 +70,7 @@ def _run(main: Callable[[], Coroutine[None, None, None]]) -> None:
     except KeyboardInterrupt:
         pass
     except FactoryTwinError as exc:
-        err.print(f"[red]error[/red] {exc}")
+        err.print(f"[red]error[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
 
 

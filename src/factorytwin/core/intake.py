@@ -44,8 +44,8 @@ class Intake:
                 self._dead(sample, "unknown_signal")
                 continue
             value = sample.value
-            if value is None:
-                out.append(sample)
+            if value is None and sample.quality is not Quality.GOOD:
+                out.append(sample)  # a bad or stale reading without a value is already flagged
                 continue
             reason, checked = _check(value, kind)
             if reason is not None:
@@ -67,7 +67,7 @@ class Intake:
 
 def _check(value: Value, integer: bool) -> tuple[str | None, Value]:
     """Return (None, the value normalized) or (what is wrong with it, None)."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if value is None or isinstance(value, bool) or not isinstance(value, int | float):
         return "wrong_type", None
     if isinstance(value, float):
         if not math.isfinite(value):

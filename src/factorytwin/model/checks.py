@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from .schema import SINGLE_ROLES, Buffer, Line, PlantModel, Signal, Station
+from .schema import BUFFER_ROLES, SINGLE_ROLES, STATION_ROLES, Buffer, Line, PlantModel, Role, Signal, Station
 
 __all__ = ["Loc", "check_model"]
 
@@ -43,11 +43,15 @@ def _check_ids(loc: Loc, items: list[Any]) -> list[tuple[Loc, str]]:
 def _check_line(model: PlantModel, loc: Loc, line: Line, nodes: dict[tuple[str, str], Loc]) -> list[tuple[Loc, str]]:
     problems = _check_ids((*loc, "stations"), line.stations)
     station_ids = [s.id for s in line.stations]
+    joined: dict[str, str] = {}
     for i, buf in enumerate(line.buffers):
         b_loc = (*loc, "buffers", i)
         if buf.id in station_ids:
             problems.append(((*b_loc, "id"), f"id '{buf.id}' is already a station of this line"))
         problems += _check_buffer_links(b_loc, buf, station_ids)
+        if buf.upstream in joined:
+            problems.append(((*b_loc, "upstream"), f"'{buf.upstream}' already feeds buffer '{joined[buf.upstream]}'"))
+        joined.setdefault(buf.upstream, buf.id)
     problems += _check_ids((*loc, "buffers"), line.buffers)
     if line.source is not None and line.source not in model.sources:
         problems.append(((*loc, "source"), f"unknown source '{line.source}'"))
@@ -55,7 +59,7 @@ def _check_line(model: PlantModel, loc: Loc, line: Line, nodes: dict[tuple[str, 
     assets += [((*loc, "buffers", i), b) for i, b in enumerate(line.buffers)]
     for a_loc, asset in assets:
         problems += _check_ids((*a_loc, "signals"), asset.signals)
-        problems += _check_roles(a_loc, asset.signals)
+        problems += _check_roles(a_loc, asset)
         for g_i, sig in enumerate(asset.signals):
             s_loc = (*a_loc, "signals", g_i)
             problems += _check_signal(model, line, s_loc, sig, asset, nodes)
@@ -75,9 +79,13 @@ def _check_buffer_links(loc: Loc, buf: Buffer, station_ids: list[str]) -> Iterat
             )
 
 
-def _check_roles(loc: Loc, signals: list[Signal]) -> Iterator[tuple[Loc, str]]:
+def _check_roles(loc: Loc, asset: Station | Buffer) -> Iterator[tuple[Loc, str]]:
     seen: set[str] = set()
-    for i, sig in enumerate(signals):
+    misplaced = BUFFER_ROLES if isinstance(asset, Station) else STATION_ROLES
+    for i, sig in enumerate(asset.signals):
+        if sig.role in misplaced:
+            kind = "station" if isinstance(asset, Station) else "buffer"
+            yield (*loc, "signals", i, "role"), f"role '{sig.role}' does not belong on a {kind}"
         if sig.role in SINGLE_ROLES:
             if sig.role in seen:
                 yield (*loc, "signals", i, "role"), f"only one signal may have role '{sig.role}' here"
@@ -93,6 +101,8 @@ def _check_signal(
         target = next((s for s in asset.signals if s.id == sig.sim.follows), None)
         if target is None:
             yield (*loc, "sim", "follows"), f"no signal '{sig.sim.follows}' on '{asset.id}'"
+        elif target is sig or (target.write is None and target.role not in (Role.SETPOINT, Role.SPEED)):
+            yield (*loc, "sim", "follows"), f"'{target.id}' is not a setpoint (give it 'write' limits or role setpoint)"
     if sig.binding is None:
         return
     source = sig.binding.source or line.source

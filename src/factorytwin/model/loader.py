@@ -67,6 +67,8 @@ def _parse_yaml(text: str, name: str) -> Any:
         raise ModelError([ModelIssue(name, line, "", f"YAML syntax: {problem}")]) from None
     except YAMLError as exc:
         raise ModelError([ModelIssue(name, None, "", f"YAML syntax: {exc}")]) from None
+    except RecursionError:
+        raise ModelError([ModelIssue(name, None, "", "YAML syntax: nesting too deep")]) from None
 
 
 def _plain(node: Any) -> Any:
@@ -103,6 +105,8 @@ def _issue(name: str, data: Any, loc: Loc, message: str) -> ModelIssue:
             label = item.get("id", part) if isinstance(item, dict) else part
             key = f"{key}[{label}]"
             node = item
+        elif part == "[key]":  # pydantic's marker for an invalid mapping key: the key is already named
+            continue
         elif isinstance(node, CommentedMap) and isinstance(part, str) and not part.startswith(("function-", "literal")):
             key = f"{key}.{part}" if key else part  # a missing key: keep the parent's line
             node = None

@@ -9,7 +9,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ..events import StationState
 
@@ -70,6 +70,9 @@ class Role(StrEnum):
     OTHER = "other"
 
 
+# Roles that only make sense on a station, and on a buffer.
+STATION_ROLES = frozenset({Role.STATE, Role.GOOD_COUNT, Role.SCRAP_COUNT, Role.CYCLE_TIME, Role.SPEED})
+BUFFER_ROLES = frozenset({Role.LEVEL})
 # Roles with at most one signal per station or buffer.
 SINGLE_ROLES = frozenset({Role.STATE, Role.GOOD_COUNT, Role.SCRAP_COUNT, Role.CYCLE_TIME, Role.SPEED, Role.LEVEL})
 INTEGER_ROLES = frozenset({Role.STATE, Role.GOOD_COUNT, Role.SCRAP_COUNT, Role.LEVEL})
@@ -177,7 +180,8 @@ class StationSim(_Strict):
     mtbf: Seconds | None = Field(None, description="Mean time between failures (exponential)")
     mttr: Seconds | None = Field(None, description="Mean time to repair (exponential)")
     failure_mode: Literal["operation"] = Field(
-        "operation", description="Failures happen in busy time (operation-dependent); time-dependent failures are not modelled yet"
+        "operation",
+        description="Failures happen in busy time (operation-dependent); time-dependent failures are not modelled yet",
     )
     scrap_rate: float = Field(0.0, ge=0, lt=1)
 
@@ -274,3 +278,10 @@ class PlantModel(_Strict):
     enterprise: Enterprise
     sources: dict[Id, Source] = {}
     virtual_plant: VirtualPlant = VirtualPlant()
+
+    @field_validator("factorytwin", mode="before")
+    @classmethod
+    def _whole_version(cls, value: object) -> object:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"the file format version is the whole number 1, got {value!r}")
+        return value
