@@ -25,7 +25,7 @@ from .model import PlantIndex, PlantModel, json_schema, load_model
 from .plant import VirtualPlant
 from .runtime import Twin
 
-__all__ = ["app", "example_path", "main"]
+__all__ = ["app", "example_path", "free_port", "main"]
 
 app = typer.Typer(
     no_args_is_help=True, add_completion=False, help="factorytwin: a live digital twin of a factory floor."
@@ -74,14 +74,14 @@ def _run(main: Callable[[], Coroutine[None, None, None]]) -> None:
         raise typer.Exit(1) from None
 
 
-@app.command()
-def schema() -> None:
+@app.command("schema")
+def _schema_command() -> None:
     """Print the JSON Schema of the plant model file."""
     print(json_schema())
 
 
-@app.command()
-def check(file: FileArg) -> None:
+@app.command("check")
+def _check_command(file: FileArg) -> None:
     """Validate a plant model file and print its asset tree."""
     model = _load(file)
     index = PlantIndex(model)
@@ -115,8 +115,8 @@ def _asset_label(index: PlantIndex, path: str) -> str:
     return f"station {asset.asset.id}: {signals}"
 
 
-@app.command()
-def plant(file: FileArg, speed: Speed = 1.0, duration: Duration = None, verbose: Verbose = False) -> None:
+@app.command("plant")
+def _plant_command(file: FileArg, speed: Speed = 1.0, duration: Duration = None, verbose: Verbose = False) -> None:
     """Run only the virtual plant, serving the model's sources (a twin can connect from elsewhere)."""
     _setup_logging(verbose)
     model = _load(file)
@@ -130,8 +130,8 @@ def plant(file: FileArg, speed: Speed = 1.0, duration: Duration = None, verbose:
     _run(main)
 
 
-@app.command()
-def run(
+@app.command("run")
+def _run_command(
     file: FileArg,
     port: Port = 8000,
     host: Host = "127.0.0.1",
@@ -150,8 +150,8 @@ def run(
     _run(main)
 
 
-@app.command()
-def demo(
+@app.command("demo")
+def _demo_command(
     file: Annotated[Path | None, typer.Argument(help="Plant model (default: the bundled bottling line)")] = None,
     port: Port = 8000,
     host: Host = "127.0.0.1",

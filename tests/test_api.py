@@ -1,0 +1,124 @@
+"""The HTTP API over a running virtual plant and twin."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+
+from factorytwin.api import create_app
+from factorytwin.plant import VirtualPlant
+from factorytwin.runtime import Twin
+
+from .conftest import LINE
+
+
+@pytest.fixture
+async def api(twin: Twin) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=create_app(twin))
+    async with httpx.AsyncClient(transport=transport, base_url="http://twin") as client:
+        yield client
+
+
+async def test_state_lists_every_station_with_live_values_that_change(api: httpx.AsyncClient, twin: Twin) -> None:
+    first = (await api.get("/api/state")).json()
+    stations = [a for a in first["assets"] if a["kind"] == "station"]
+    assert [a["id"] for a in stations] == ["rinser", "filler", "capper", "labeler", "packer"]
+    for station in stations:
+        assert station["state"] in {"running", "starved", "blocked", "down", "idle"}
+        assert all(v["quality"] == "good" and v["value"] is not None for v in station["signals"].values())
+        assert station["signals"]["good_count"]["unit"] == "bottles"
+    count = f"{LINE}/packer/good_count"
+    before = twin.state.get(count).value  # type: ignore[union-attr]
+    assert await twin.wait_for(lambda: twin.state.get(count).value != before, 10)  # type: ignore[union-attr]
+    second = (await api.get("/api/state")).json()
+    packer = lambda doc: next(a for a in doc["assets"] if a["id"] == "packer")  # noqa: E731
+    assert packer(second)["signals"]["good_count"]["value"] > packer(first)["signals"]["good_count"]["value"]
+    buffers = [a for a in second["assets"] if a["kind"] == "buffer"]
+    assert [b["id"] for b in buffers] == ["b1", "b2", "b3", "b4"]
+
+
+async def test_history_returns_stored_samples_in_range(api: httpx.AsyncClient, twin: Twin) -> None:
+    signal = f"{LINE}/filler/good_count"
+    assert await twin.wait_for(lambda: (twin.state.get(signal).value or 0) >= 5, 15)  # type: ignore[union-attr,operator]
+    doc = (await api.get("/api/history", params={"signal": signal})).json()
+    values = [p["value"] for p in doc["points"]]
+    assert len(values) >= 3
+    assert values == sorted(values)
+    assert doc["unit"] == "bottles"
+    assert doc["truncated"] is False
+    end = datetime.now(UTC)
+    limited = (
+        await api.get(
+            "/api/history",
+            params={
+                "signal": signal,
+                "start": (end - timedelta(minutes=5)).isoformat(),
+                "end": end.isoformat(),
+                "limit": 2,
+            },
+        )
+    ).json()
+    assert len(limited["points"]) == 2
+    assert limited["truncated"] is True
+    assert limited["points"][0]["value"] == values[0]
+
+
+@pytest.mark.parametrize(
+    ("params", "status", "text"),
+    [
+        ({"signal": "acme/nowhere"}, 404, "unknown signal 'acme/nowhere'"),
+        ({}, 422, "signal"),
+        (
+            {"signal": f"{LINE}/filler/good_count", "start": "2026-01-02T00:00:00Z", "end": "2026-01-01T00:00:00Z"},
+            422,
+            "start must be before end",
+        ),
+        ({"signal": f"{LINE}/filler/good_count", "start": "yesterday"}, 422, "datetime"),
+        ({"signal": f"{LINE}/filler/good_count", "limit": 0}, 422, "greater than or equal to 1"),
+    ],
+)
+async def test_history_rejects_bad_queries_clearly(
+    api: httpx.AsyncClient, params: dict[str, str], status: int, text: str
+) -> None:
+    response = await api.get("/api/history", params=params)
+    assert response.status_code == status
+    assert text in response.text
+
+
+async def test_assets_describe_the_model_with_context(api: httpx.AsyncClient) -> None:
+    (line,) = (await api.get("/api/assets")).json()
+    assert line["path"] == LINE
+    assert line["target_rate"] == 2600
+    filler = next(s for s in line["stations"] if s["id"] == "filler")
+    volume = next(s for s in filler["signals"] if s["id"] == "fill_volume")
+    assert volume["spec"] == {"lsl": 495.0, "usl": 505.0, "target": 500.0}
+    assert volume["normal"] == {"low": 497.0, "high": 503.0}
+    speed = next(s for s in filler["signals"] if s["id"] == "speed")
+    assert speed["write"] == {"min": 20.0, "max": 120.0, "max_step": 25.0}
+
+
+async def test_health_and_sources_report_connection_and_counts(
+    api: httpx.AsyncClient, plant: VirtualPlant, twin: Twin
+) -> None:
+    health = (await api.get("/api/health")).json()
+    assert health["status"] == "ok"
+    assert health["sources"] == {"plant": "connected"}
+    assert health["stream"]["intake"]["accepted"] > 0
+    (source,) = (await api.get("/api/sources")).json()
+    assert source["connected"] is True
+    assert source["samples"] > 0
+    await plant.stop_server("plant")
+    assert await twin.wait_for(lambda: not twin.connectors["plant"].health.connected, 15)
+    assert (await api.get("/api/health")).json()["status"] == "degraded"
+    state = (await api.get("/api/state")).json()
+    filler = next(a for a in state["assets"] if a["id"] == "filler")
+    assert {v["quality"] for v in filler["signals"].values()} == {"stale"}
+    assert filler["signals"]["good_count"]["value"] is not None  # last known value kept, flagged stale
+
+
+async def test_openapi_documents_the_endpoints(api: httpx.AsyncClient) -> None:
+    paths = (await api.get("/openapi.json")).json()["paths"]
+    assert {"/api/health", "/api/assets", "/api/state", "/api/history", "/api/sources"} <= set(paths)

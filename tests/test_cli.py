@@ -1,0 +1,155 @@
+"""The command line, run as a user would: as a subprocess of the installed console script."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from asyncua import Client
+
+from factorytwin.cli import example_path, free_port
+
+from .conftest import ROOT
+
+CLI = [str(Path(sys.executable).parent / "factorytwin")]
+
+
+def run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*CLI, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        check=False,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+
+
+def test_check_prints_the_asset_tree() -> None:
+    result = run("check", "examples/bottling.yaml")
+    assert result.returncode == 0, result.stderr
+    assert "line line1: Bottling line 1 (0.5 l PET), target 2600/h" in result.stdout
+    assert "station filler:" in result.stdout
+    assert "good_count [bottles]" in result.stdout
+    assert "buffer b2 (filler -> capper, capacity 25)" in result.stdout
+    assert "source plant: opcua opc.tcp://127.0.0.1:48400/factorytwin (48 signals)" in result.stdout
+    assert "ok examples/bottling.yaml: 5 stations, 48 signals" in result.stdout
+
+
+def test_check_reports_every_error_with_file_line_and_key_and_no_traceback(tmp_path: Path) -> None:
+    text = example_path().read_text()
+    text = text.replace("    mttr: 90\n", "    mttr: -5\n", 1).replace("  capacity: 25\n", "  capacity: lots\n", 1)
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(text)
+    result = run("check", str(broken))
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    lines = [x for x in result.stderr.splitlines() if x.startswith("error ")]
+    assert len(lines) == 2
+    assert f"{broken}:28: enterprise.sites[lyon].areas[bottling].lines[line1].stations[rinser].sim.mttr:" in lines[0]
+    assert "greater than 0" in lines[0]
+    assert ".buffers[b2].capacity:" in lines[1]
+    assert "valid integer" in lines[1]
+    assert "2 problem(s)" in result.stderr
+
+
+def test_check_of_a_missing_file_is_a_clear_error() -> None:
+    result = run("check", "no/such/plant.yaml")
+    assert result.returncode == 2
+    assert "no/such/plant.yaml: cannot read the file" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_schema_prints_the_json_schema() -> None:
+    result = run("schema")
+    schema = json.loads(result.stdout)
+    assert schema["title"] == "factorytwin plant model"
+    assert "Station" in schema["$defs"]
+
+
+@pytest.fixture
+def demo() -> Iterator[tuple[subprocess.Popen[str], int]]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [*CLI, "demo", "--port", str(port), "--speed", "20", "--duration", "60"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=ROOT,
+    )
+    try:
+        yield proc, port
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def wait_for_line(proc: subprocess.Popen[str], text: str) -> list[str]:
+    """Read the process's output until a line containing ``text`` (it announces it is ready)."""
+    seen: list[str] = []
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        seen.append(line)
+        if text in line:
+            return seen
+    raise AssertionError(f"process ended before printing {text!r}: {''.join(seen)}")
+
+
+def test_demo_serves_live_state_and_history(demo: tuple[subprocess.Popen[str], int]) -> None:
+    proc, port = demo
+    base = f"http://127.0.0.1:{port}"
+    seen = wait_for_line(proc, "twin API on")
+    deadline = time.monotonic() + 30
+    first = httpx.get(f"{base}/api/state", timeout=5).json()
+    while any(v["value"] is None for a in first["assets"] for v in a["signals"].values()):
+        assert time.monotonic() < deadline, "demo never delivered every signal"
+        time.sleep(0.2)
+        first = httpx.get(f"{base}/api/state", timeout=5).json()
+    time.sleep(1.0)
+    second = httpx.get(f"{base}/api/state", timeout=5).json()
+    counts = lambda doc: [a["signals"]["good_count"]["value"] for a in doc["assets"] if a["kind"] == "station"]  # noqa: E731
+    assert len(counts(second)) == 5
+    assert sum(counts(second)) > sum(counts(first))
+    history = httpx.get(f"{base}/api/history?signal=acme/lyon/bottling/line1/filler/good_count", timeout=5).json()
+    assert len(history["points"]) >= 2
+    proc.terminate()
+    out, _ = proc.communicate(timeout=15)
+    out = "".join(seen) + out
+    assert "virtual plant: source plant on opc.tcp://127.0.0.1:" in out
+    assert "Traceback" not in out
+
+
+def test_plant_command_serves_the_model_over_opcua(tmp_path: Path) -> None:
+    port = free_port()
+    model = tmp_path / "plant.yaml"
+    model.write_text(example_path().read_text().replace("127.0.0.1:48400", f"127.0.0.1:{port}"))
+    proc = subprocess.Popen(
+        [*CLI, "plant", str(model), "--speed", "10", "--duration", "30"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+    async def read_twice() -> tuple[int, int]:
+        async with Client(f"opc.tcp://127.0.0.1:{port}/factorytwin") as client:
+            node = client.get_node("ns=2;s=Line1.Filler.GoodCount")
+            first = await node.read_value()
+            await asyncio.sleep(1.0)
+            return first, await node.read_value()
+
+    try:
+        wait_for_line(proc, "virtual plant serves source")
+        first, second = asyncio.run(read_twice())
+        assert second > first
+    finally:
+        proc.terminate()
+        proc.wait(10)
