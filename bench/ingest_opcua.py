@@ -114,7 +114,7 @@ def generate(
     port: int, signals: int, rate: float, batch: int, lean: bool, written: Synchronized[int], ready: MpEvent
 ) -> None:
     """Process entry point: serve the variables and keep rewriting them until terminated."""
-    logging.basicConfig(level=logging.ERROR)
+    logging.basicConfig(level=logging.CRITICAL)  # e.g. BadNoSubscription when a client leaves
     if lean:
         MonitoredItemValues.set_current_datavalue = _keep_datavalue  # type: ignore[method-assign]
     asyncio.run(_generate(port, signals, rate, batch, written, ready))
