@@ -196,9 +196,11 @@ class Generator:
 
     def start(self, timeout: float = 60.0) -> None:
         self._proc.start()
-        if not self._ready.wait(timeout):
-            self.stop()
-            raise RuntimeError("the load generator did not start")
+        deadline = time.monotonic() + timeout
+        while not self._ready.wait(0.2):
+            if not self._proc.is_alive() or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"the load generator did not start (exit code {self._proc.exitcode})")
 
     def stop(self) -> None:
         self._proc.terminate()

@@ -103,7 +103,8 @@ async def test_speed_setpoint_written_over_opcua_slows_the_station(
 ) -> None:
     cycle = f"{LINE}/filler/cycle_time"
     assert await twin.wait_for(lambda: 1.0 < (twin.state.get(cycle).value or 0) < 1.6, 10)  # type: ignore[union-attr,operator]
-    await _write(endpoints["plant"], "ns=2;s=Line1.Filler.Speed", ua.Variant(50.0, ua.VariantType.Double))
+    for step in (75.0, 50.0):  # max_step is 25 %
+        await _write(endpoints["plant"], "ns=2;s=Line1.Filler.Speed", ua.Variant(step, ua.VariantType.Double))
     assert plant.engine.values[f"{LINE}/filler/speed"] == 50.0
     # nominal 1.25 s lognormal (cv 0.08) at half speed: cycles of about 2.5 s
     assert await twin.wait_for(lambda: (twin.state.get(cycle).value or 0) > 2.0, 20)  # type: ignore[union-attr,operator]
@@ -114,9 +115,9 @@ async def test_temperature_follows_a_setpoint_written_over_opcua(
     plant: VirtualPlant, twin: Twin, endpoints: dict[str, str]
 ) -> None:
     temp = f"{LINE}/labeler/glue_temp"
-    await _write(endpoints["plant"], "ns=2;s=Line1.Labeler.GlueTempSp", ua.Variant(175.0, ua.VariantType.Double))
-    # first-order lag (tau 90 s simulated) from about 160 towards 175
-    assert await twin.wait_for(lambda: (twin.state.get(temp).value or 0) > 170, 30)  # type: ignore[union-attr,operator]
+    await _write(endpoints["plant"], "ns=2;s=Line1.Labeler.GlueTempSp", ua.Variant(170.0, ua.VariantType.Double))
+    # first-order lag (tau 90 s simulated) from about 160 towards 170
+    assert await twin.wait_for(lambda: (twin.state.get(temp).value or 0) > 168, 30)  # type: ignore[union-attr,operator]
 
 
 @pytest.mark.parametrize(
@@ -124,6 +125,7 @@ async def test_temperature_follows_a_setpoint_written_over_opcua(
     [
         ("ns=2;s=Line1.Labeler.GlueTempSp", ua.Variant(999.0, ua.VariantType.Double), BadOutOfRange),
         ("ns=2;s=Line1.Filler.Speed", ua.Variant(5.0, ua.VariantType.Double), BadOutOfRange),
+        ("ns=2;s=Line1.Filler.Speed", ua.Variant(60.0, ua.VariantType.Double), BadOutOfRange),  # step > 25
         ("ns=2;s=Line1.Filler.Speed", ua.Variant(80, ua.VariantType.Int32), BadTypeMismatch),
         ("ns=2;s=Line1.Filler.GoodCount", ua.Variant(0, ua.VariantType.Int64), BadNotWritable),
     ],
