@@ -523,8 +523,11 @@ def test_bad_node_id_and_endpoint(load: Callable[[str], list[str]]) -> None:
 
 
 def test_unknown_source_kind(load: Callable[[str], list[str]]) -> None:
-    text = replace_once(plant_text(), "kind: opcua", "kind: modbus")
-    assert load(text) == [f"plant.yaml:{line_of(text, 'modbus')}: sources.plc.kind: Input should be 'opcua'"]
+    text = replace_once(plant_text(), "kind: opcua", "kind: profinet")
+    assert load(text) == [
+        f"plant.yaml:{line_of(text, 'profinet')}: sources.plc.kind: unknown kind 'profinet'; "
+        "expected one of 'opcua', 'modbus', 'mqtt', 'sparkplug'"
+    ]
 
 
 # --------------------------------------------------------------------------- cross-reference checks
@@ -819,3 +822,8 @@ def test_follows_must_name_a_setpoint_other_than_itself() -> None:
 def test_the_format_version_is_the_whole_number_one(version: str) -> None:
     text = replace_once(plant_text(), "factorytwin: 1\n", f"factorytwin: {version}\n")
     assert any(i.startswith("plant.yaml:1: factorytwin:") for i in _issues(text))
+
+
+@pytest.mark.parametrize("text", ["? {a: 1}\n: b\n", "? [1, 2]\n: b\n", "a:\n  ? {x: 1}\n  : 2\n", "a: [{? [1]: 2}]\n"])
+def test_complex_yaml_keys_are_a_model_error(text: str) -> None:
+    _parse_or_model_error(text)

@@ -100,7 +100,7 @@ def _check_command(file: FileArg) -> None:
                     t_line.add(_asset_label(index, asset.path))
     out.print(tree)
     for sid, src in model.sources.items():
-        out.print(f"source [bold]{sid}[/bold]: {src.kind} {src.endpoint} ({len(index.bound_to(sid))} signals)")
+        out.print(f"source [bold]{sid}[/bold]: {src.kind} {src.address} ({len(index.bound_to(sid))} signals)")
     out.print(f"[green]ok[/green] {file}: {len(index.stations)} stations, {len(index.signals)} signals")
 
 
@@ -124,7 +124,7 @@ def _plant_command(file: FileArg, speed: Speed = 1.0, duration: Duration = None,
     async def main() -> None:
         async with VirtualPlant(model, speed=speed) as vp:
             for sid, server in vp.servers.items():
-                out.print(f"virtual plant serves source [bold]{sid}[/bold] on {server.endpoint}")
+                out.print(f"virtual plant serves source [bold]{sid}[/bold] on {server.address}")
             await _wait(duration)
 
     _run(main)
@@ -171,7 +171,7 @@ def _demo_command(
             Twin(model, historian=DuckDBHistorian(db), endpoints=endpoints) as twin,
         ):
             for sid, server in vp.servers.items():
-                out.print(f"virtual plant: source [bold]{sid}[/bold] on {server.endpoint} (speed x{speed:g})")
+                out.print(f"virtual plant: source [bold]{sid}[/bold] on {server.address} (speed x{speed:g})")
             await _serve(twin, host, port, duration)
 
     _run(main)

@@ -18,7 +18,7 @@ from asyncua import Client, ua
 from ..clock import Clock, SystemClock, utc
 from ..events import Quality, Sample
 from ..model import SignalInfo
-from ..model.schema import OpcUaSource
+from ..model.sources import OpcUaSource
 from .base import Backoff, SampleSink, SourceHealth
 
 __all__ = ["OpcUaConnector", "quality_of"]
@@ -46,11 +46,10 @@ class OpcUaConnector:
         signals: Sequence[SignalInfo],
         sink: SampleSink,
         clock: Clock | None = None,
-        endpoint: str | None = None,
         queue_size: int = 1000,
     ) -> None:
         self.config = config
-        self.endpoint = endpoint or config.endpoint
+        self.endpoint = config.endpoint
         self.signals = [s for s in signals if s.node is not None]
         self.health = SourceHealth(source_id, self.endpoint)
         self._sink = sink

@@ -2,6 +2,7 @@
 
 from .index import AssetInfo, LineInfo, PlantIndex, SignalInfo
 from .loader import json_schema, load_model, parse_model
+from .relocate import relocate
 from .schema import PlantModel, Role
 
 __all__ = [
@@ -14,4 +15,5 @@ __all__ = [
     "json_schema",
     "load_model",
     "parse_model",
+    "relocate",
 ]

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from .schema import BUFFER_ROLES, SINGLE_ROLES, STATION_ROLES, Buffer, Line, PlantModel, Role, Signal, Station
+from .units import unit_problem
 
 __all__ = ["Loc", "check_model"]
 
@@ -111,7 +112,43 @@ def _check_signal(
     elif source not in model.sources:
         yield (*loc, "binding", "source"), f"unknown source '{source}'"
     else:
-        key = (source, sig.binding.opcua.node)
+        kind = sig.binding.kind
+        if model.sources[source].kind != kind:
+            yield (*loc, "binding", kind), f"source '{source}' is {model.sources[source].kind}, not {kind}"
+            return
+        key = (source, _address(sig))
         if key in nodes:
-            yield (*loc, "binding", "opcua", "node"), f"node '{key[1]}' is already bound to another signal"
+            field = {"opcua": "node", "modbus": "address", "mqtt": "topic", "sparkplug": "metric"}[kind]
+            yield (*loc, "binding", kind, field), f"{key[1]} is already bound to another signal"
         nodes[key] = loc
+    yield from _check_edge(loc, sig)
+
+
+def _address(sig: Signal) -> str:
+    """What identifies a binding within its source (two signals may not share it)."""
+    b = sig.binding
+    assert b is not None
+    if b.opcua is not None:
+        return f"node '{b.opcua.node}'"
+    if b.modbus is not None:
+        m = b.modbus
+        bit = f".{m.bit}" if m.bit is not None else ""
+        return f"{m.table} {m.address}{bit} (unit {m.unit_id if m.unit_id is not None else 'default'})"
+    if b.mqtt is not None:
+        match = f" {sorted(b.mqtt.match.items())}" if b.mqtt.match else ""
+        return f"topic '{b.mqtt.topic}'{match} at '{b.mqtt.value}'"
+    assert b.sparkplug is not None
+    sp = b.sparkplug
+    return f"metric '{sp.edge_node}/{sp.device or ''}/{sp.metric}'"
+
+
+def _check_edge(loc: Loc, sig: Signal) -> Iterator[tuple[Loc, str]]:
+    edge = sig.edge
+    if edge is None:
+        return
+    if edge.deadband_percent is not None and sig.normal is None:
+        yield (*loc, "edge", "deadband_percent"), "a percent deadband needs the signal's normal range"
+    if edge.source_unit is not None:
+        problem = unit_problem(edge.source_unit, sig.unit)
+        if problem:
+            yield (*loc, "edge", "source_unit"), problem

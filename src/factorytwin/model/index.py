@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from ..events import DEFAULT_STATE_CODES, StationState
 from .schema import INTEGER_ROLES, Buffer, Line, PlantModel, Role, Signal, Station
+from .sources import Binding
 
 __all__ = ["AssetInfo", "LineInfo", "PlantIndex", "SignalInfo"]
 
@@ -19,7 +20,17 @@ class SignalInfo:
     asset_path: str
     line_path: str
     source: str | None
-    node: str | None
+
+    @property
+    def binding(self) -> Binding | None:
+        """The signal's protocol binding, if it is read from a source."""
+        return self.signal.binding
+
+    @property
+    def node(self) -> str | None:
+        """The OPC UA node id, for signals bound over OPC UA."""
+        b = self.signal.binding
+        return b.opcua.node if b is not None and b.opcua is not None else None
 
     @property
     def role(self) -> Role:
@@ -86,8 +97,7 @@ class PlantIndex:
         for sig in asset.signals:
             binding = sig.binding
             source = (binding.source or line.source) if binding else None
-            node = binding.opcua.node if binding else None
-            s_info = SignalInfo(f"{info.path}/{sig.id}", sig, info.path, line_path, source, node)
+            s_info = SignalInfo(f"{info.path}/{sig.id}", sig, info.path, line_path, source)
             info.signals[sig.id] = s_info
             self.signals[s_info.path] = s_info
         self.assets[info.path] = info

@@ -38,9 +38,15 @@ def parse_model(text: str, name: str = "<model>") -> PlantModel:
     if not isinstance(data, dict):
         raise ModelError([ModelIssue(name, 1, "", "the file must hold a mapping (key: value) at the top")])
     try:
-        model = PlantModel.model_validate(_plain(data))
+        plain = _plain(data)
+    except TypeError:
+        raise ModelError(
+            [ModelIssue(name, None, "", "mapping keys must be plain names, not lists or mappings")]
+        ) from None
+    try:
+        model = PlantModel.model_validate(plain)
     except ValidationError as exc:
-        issues = [_issue(name, data, tuple(err["loc"]), _message(err)) for err in exc.errors()]
+        issues = [_issue(name, data, _loc(err), _message(err)) for err in exc.errors()]
         raise ModelError(issues) from None
     problems = check_model(model)
     if problems:
@@ -80,8 +86,15 @@ def _plain(node: Any) -> Any:
     return node
 
 
+def _loc(err: Any) -> Loc:
+    loc = tuple(err["loc"])
+    return (*loc, "kind") if err["type"] == "union_tag_invalid" else loc
+
+
 def _message(err: Any) -> str:
     msg = str(err["msg"])
+    if err["type"] == "union_tag_invalid":
+        return f"unknown kind '{err['ctx']['tag']}'; expected one of {err['ctx']['expected_tags']}"
     if err["type"] == "missing":
         return "required key is missing"
     if err["type"] == "extra_forbidden":
@@ -105,8 +118,8 @@ def _issue(name: str, data: Any, loc: Loc, message: str) -> ModelIssue:
             label = item.get("id", part) if isinstance(item, dict) else part
             key = f"{key}[{label}]"
             node = item
-        elif part == "[key]":  # pydantic's marker for an invalid mapping key: the key is already named
-            continue
+        elif part == "[key]" or (isinstance(node, CommentedMap) and node.get("kind") == part):
+            continue  # pydantic's markers: an invalid mapping key, or the tag of a source kind
         elif isinstance(node, CommentedMap) and isinstance(part, str) and not part.startswith(("function-", "literal")):
             key = f"{key}.{part}" if key else part  # a missing key: keep the parent's line
             node = None

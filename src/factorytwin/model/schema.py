@@ -7,17 +7,20 @@ describes every field.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from ..events import StationState
+from .sources import Binding, Edge, OpcUaBinding, OpcUaSource, Source
+from .types import Id, Seconds, Strict
 
 __all__ = [
     "Area",
     "Binding",
     "Buffer",
     "Distribution",
+    "Edge",
     "Enterprise",
     "Line",
     "OpcUaBinding",
@@ -35,20 +38,6 @@ __all__ = [
     "VirtualPlant",
     "WriteLimits",
 ]
-
-Id = Annotated[
-    str,
-    Field(
-        pattern=r"^[A-Za-z][A-Za-z0-9_-]*$",
-        max_length=64,
-        description="Identifier: a letter, then letters, digits, _ or -",
-    ),
-]
-Seconds = Annotated[float, Field(gt=0, description="A duration in seconds")]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class Role(StrEnum):
@@ -78,7 +67,7 @@ SINGLE_ROLES = frozenset({Role.STATE, Role.GOOD_COUNT, Role.SCRAP_COUNT, Role.CY
 INTEGER_ROLES = frozenset({Role.STATE, Role.GOOD_COUNT, Role.SCRAP_COUNT, Role.LEVEL})
 
 
-class Range(_Strict):
+class Range(Strict):
     """A normal operating range: values outside it are abnormal."""
 
     low: float
@@ -91,7 +80,7 @@ class Range(_Strict):
         return self
 
 
-class SpecLimits(_Strict):
+class SpecLimits(Strict):
     """Specification limits of a quality characteristic (for SPC capability)."""
 
     lsl: float | None = Field(None, description="Lower specification limit")
@@ -105,23 +94,7 @@ class SpecLimits(_Strict):
         return self
 
 
-class OpcUaBinding(_Strict):
-    """Where a signal lives on an OPC UA server."""
-
-    node: str = Field(pattern=r"^ns=\d+;[sigb]=.+$", description="Node id, e.g. ns=2;s=Line1.Filler.Temperature")
-
-
-class Binding(_Strict):
-    """How a signal is read from (and written to) a source: one protocol block.
-
-    Modbus and MQTT blocks join ``opcua`` here; the source's kind must match the block.
-    """
-
-    source: Id | None = Field(None, description="Source id; defaults to the line's source")
-    opcua: OpcUaBinding
-
-
-class WriteLimits(_Strict):
+class WriteLimits(Strict):
     """Makes a signal a writable setpoint, and bounds what may be written."""
 
     min: float
@@ -135,7 +108,7 @@ class WriteLimits(_Strict):
         return self
 
 
-class SignalSim(_Strict):
+class SignalSim(Strict):
     """How the virtual plant produces a continuous signal (see docs/plant-model.md, 'physics')."""
 
     base: float = Field(0.0, description="Value when idle and new (or the initial setpoint)")
@@ -146,7 +119,7 @@ class SignalSim(_Strict):
     follows: Id | None = Field(None, description="A setpoint signal of the same station this one tracks")
 
 
-class Signal(_Strict):
+class Signal(Strict):
     """A value a station or buffer provides, with its meaning and context."""
 
     id: Id
@@ -157,6 +130,7 @@ class Signal(_Strict):
     spec: SpecLimits | None = None
     binding: Binding | None = None
     write: WriteLimits | None = None
+    edge: Edge | None = Field(None, description="Deadband, compression, intervals, unit conversion")
     states: dict[int, StationState] | None = Field(
         None,
         description="For role 'state': machine code -> state; the default is 0 idle, 1 running, "
@@ -165,7 +139,7 @@ class Signal(_Strict):
     sim: SignalSim = SignalSim()
 
 
-class Distribution(_Strict):
+class Distribution(Strict):
     """A random duration in seconds."""
 
     dist: Literal["deterministic", "exponential", "normal", "lognormal"] = "deterministic"
@@ -173,7 +147,7 @@ class Distribution(_Strict):
     cv: float = Field(0.0, ge=0, description="Coefficient of variation (normal, lognormal)")
 
 
-class StationSim(_Strict):
+class StationSim(Strict):
     """How a station behaves in the simulation and the virtual plant."""
 
     processing_time: Distribution
@@ -192,17 +166,17 @@ class StationSim(_Strict):
         return self
 
 
-class Station(_Strict):
+class Station(Strict):
     """A machine or work cell on a line (ISA-95 work unit)."""
 
     id: Id
     name: str | None = None
     kind: str | None = Field(None, description="Free text, e.g. filler, capper, cnc")
     sim: StationSim
-    signals: list[Signal] = []
+    signals: list[Signal] = Field(default_factory=list)
 
 
-class Buffer(_Strict):
+class Buffer(Strict):
     """A conveyor or store between two stations; blocking after service."""
 
     id: Id
@@ -210,10 +184,10 @@ class Buffer(_Strict):
     upstream: Id
     downstream: Id
     capacity: int = Field(ge=1, description="Parts it holds")
-    signals: list[Signal] = []
+    signals: list[Signal] = Field(default_factory=list)
 
 
-class Line(_Strict):
+class Line(Strict):
     """A production line (ISA-95 work center): stations in flow order, buffers between them."""
 
     id: Id
@@ -221,10 +195,10 @@ class Line(_Strict):
     target_rate: float | None = Field(None, gt=0, description="Target good parts per hour")
     source: Id | None = Field(None, description="Default source for the line's signal bindings")
     stations: list[Station] = Field(min_length=1)
-    buffers: list[Buffer] = []
+    buffers: list[Buffer] = Field(default_factory=list)
 
 
-class Area(_Strict):
+class Area(Strict):
     """An area of a site."""
 
     id: Id
@@ -232,7 +206,7 @@ class Area(_Strict):
     lines: list[Line] = Field(min_length=1)
 
 
-class Site(_Strict):
+class Site(Strict):
     """A plant site."""
 
     id: Id
@@ -241,7 +215,7 @@ class Site(_Strict):
     areas: list[Area] = Field(min_length=1)
 
 
-class Enterprise(_Strict):
+class Enterprise(Strict):
     """The company: root of the ISA-95 hierarchy."""
 
     id: Id
@@ -249,21 +223,7 @@ class Enterprise(_Strict):
     sites: list[Site] = Field(min_length=1)
 
 
-class OpcUaSource(_Strict):
-    """An OPC UA server the twin subscribes to."""
-
-    kind: Literal["opcua"]
-    endpoint: str = Field(pattern=r"^opc\.tcp://[^/\s:]+(:\d+)?(/.*)?$")
-    publishing_interval_ms: float = Field(100.0, gt=0)
-    timeout_s: Seconds = 4.0
-    reconnect_min_s: Seconds = 0.5
-    reconnect_max_s: Seconds = 30.0
-
-
-Source = OpcUaSource
-
-
-class VirtualPlant(_Strict):
+class VirtualPlant(Strict):
     """Settings of the virtual plant that can stand in for the sources."""
 
     seed: int = 0
@@ -271,12 +231,12 @@ class VirtualPlant(_Strict):
     tick_s: Seconds = Field(0.1, description="Wall-clock seconds between publications")
 
 
-class PlantModel(_Strict):
+class PlantModel(Strict):
     """A whole plant model file."""
 
     factorytwin: Literal[1] = Field(description="File format version")
     enterprise: Enterprise
-    sources: dict[Id, Source] = {}
+    sources: dict[Id, Source] = Field(default_factory=dict)
     virtual_plant: VirtualPlant = VirtualPlant()
 
     @field_validator("factorytwin", mode="before")

@@ -26,7 +26,6 @@ __all__ = ["NAMESPACE_URI", "PlantOpcUaServer"]
 NAMESPACE_URI = "urn:factorytwin:virtual-plant"
 _log = logging.getLogger(__name__)
 
-WriteHandler = Callable[[str, float], float]
 _STATUS = {
     "read_only": ua.StatusCodes.BadNotWritable,
     "type": ua.StatusCodes.BadTypeMismatch,
@@ -37,7 +36,7 @@ _STATUS = {
 class PlantOpcUaServer:
     """Serves the signals of one source of the plant model over OPC UA."""
 
-    def __init__(self, index: PlantIndex, source: str, endpoint: str, on_write: WriteHandler) -> None:
+    def __init__(self, index: PlantIndex, source: str, endpoint: str, on_write: Callable[[str, float], float]) -> None:
         self.index = index
         self.source = source
         self.endpoint = endpoint
@@ -47,9 +46,9 @@ class PlantOpcUaServer:
         self._paths: dict[ua.NodeId, str] = {}
 
     @property
-    def running(self) -> bool:
-        """True while the server accepts connections."""
-        return self._server is not None
+    def address(self) -> str:
+        """Where clients reach it."""
+        return self.endpoint
 
     async def start(self, initial: Mapping[str, Value]) -> None:
         """Build the address space and start listening."""

@@ -9,9 +9,9 @@ from types import TracebackType
 
 from ..clock import Clock, SystemClock
 from ..errors import FactoryTwinError
-from ..model import PlantModel
+from ..model import PlantModel, relocate
 from .engine import PlantEngine
-from .opcua_server import PlantOpcUaServer
+from .servers import PlantServer, make_server
 
 __all__ = ["VirtualPlant"]
 
@@ -35,16 +35,17 @@ class VirtualPlant:
     ) -> None:
         if speed <= 0:
             raise FactoryTwinError(f"speed must be positive, got {speed}")
+        if endpoints:  # OPC UA sources moved to other endpoints (tests, the demo)
+            model = relocate(model, {sid: {"endpoint": url} for sid, url in endpoints.items()})
         self.model = model
         self.speed = speed
         self.clock = clock or SystemClock()
         self.engine = PlantEngine(model, seed=seed)
         self.tick_s = model.virtual_plant.tick_s
-        self.servers: dict[str, PlantOpcUaServer] = {}
-        for source_id in model.virtual_plant.serves:
-            source = model.sources[source_id]
-            endpoint = (endpoints or {}).get(source_id, source.endpoint)
-            self.servers[source_id] = PlantOpcUaServer(self.engine.index, source_id, endpoint, self.write)
+        self.servers: dict[str, PlantServer] = {
+            sid: make_server(self.engine.index, sid, model.sources[sid], self.write)
+            for sid in model.virtual_plant.serves
+        }
         self._task: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> VirtualPlant:

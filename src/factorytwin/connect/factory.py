@@ -1,0 +1,23 @@
+"""One place that knows which connector serves which kind of source."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ..clock import Clock
+from ..errors import ConnectorError
+from ..model import SignalInfo
+from ..model.sources import OpcUaSource, Source
+from .base import Connector, SampleSink
+from .opcua import OpcUaConnector
+
+__all__ = ["make_connector"]
+
+
+def make_connector(
+    source_id: str, source: Source, signals: Sequence[SignalInfo], sink: SampleSink, clock: Clock
+) -> Connector:
+    """Build the connector for a source of the model."""
+    if isinstance(source, OpcUaSource):
+        return OpcUaConnector(source_id, source, signals, sink, clock)
+    raise ConnectorError(f"source '{source_id}': no connector for kind '{source.kind}'")
