@@ -9,6 +9,7 @@ import pytest
 from asyncua import Client, ua
 from asyncua.ua.uaerrors import BadNotWritable, BadOutOfRange, BadTypeMismatch
 
+from factorytwin.errors import ConnectorError, WriteRejected
 from factorytwin.events import Quality, StationState
 from factorytwin.plant import VirtualPlant
 from factorytwin.runtime import Twin
@@ -138,3 +139,20 @@ async def test_invalid_writes_are_refused_like_a_plc(
         await _write(endpoints["plant"], node, variant)
     assert plant.engine.values[f"{LINE}/labeler/glue_temp_sp"] == before[f"{LINE}/labeler/glue_temp_sp"]
     assert plant.engine.values[f"{LINE}/filler/speed"] == before[f"{LINE}/filler/speed"]
+
+
+async def test_connector_writes_setpoints_and_maps_refusals(plant: VirtualPlant, twin: Twin) -> None:
+    connector = twin.connectors["plant"]
+    setpoint = twin.index.signals[f"{LINE}/labeler/glue_temp_sp"]
+    await connector.write(setpoint, 168.0)
+    assert plant.engine.values[setpoint.path] == 168.0
+    with pytest.raises(WriteRejected) as refused:
+        await connector.write(setpoint, 400.0)
+    assert refused.value.reason == "limits"
+    with pytest.raises(WriteRejected) as read_only:
+        await connector.write(twin.index.signals[f"{LINE}/filler/good_count"], 0)
+    assert read_only.value.reason == "read_only"
+    await plant.stop_server("plant")
+    assert await twin.wait_for(lambda: not connector.health.connected, 15)
+    with pytest.raises(ConnectorError, match="not connected"):
+        await connector.write(setpoint, 165.0)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ..events import Sample
+from ..model import SignalInfo
 
 __all__ = ["Backoff", "Connector", "SampleSink", "SourceHealth"]
 
@@ -26,6 +27,8 @@ class SourceHealth:
     samples: int = 0
     errors: int = 0
     reconnects: int = 0
+    dropped: int = 0
+    queued: int = 0
     last_error: str | None = None
 
     def as_dict(self) -> dict[str, object]:
@@ -40,6 +43,10 @@ class Connector(Protocol):
 
     async def run(self) -> None:
         """Connect, subscribe and deliver samples until cancelled, reconnecting with backoff."""
+        ...
+
+    async def write(self, signal: SignalInfo, value: float) -> None:
+        """Write a setpoint to the source; raise WriteRejected when it refuses, ConnectorError when unreachable."""
         ...
 
 

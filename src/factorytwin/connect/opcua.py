@@ -16,6 +16,7 @@ from datetime import datetime
 from asyncua import Client, ua
 
 from ..clock import Clock, SystemClock, utc
+from ..errors import ConnectorError, WriteRejected
 from ..events import Quality, Sample
 from ..model import SignalInfo
 from ..model.sources import OpcUaSource
@@ -25,6 +26,12 @@ __all__ = ["OpcUaConnector", "quality_of"]
 
 _log = logging.getLogger(__name__)
 _NETWORK_ERRORS = (OSError, ConnectionError, asyncio.TimeoutError, ua.UaError)
+_REASONS = {
+    ua.StatusCodes.BadNotWritable: "read_only",
+    ua.StatusCodes.BadUserAccessDenied: "read_only",
+    ua.StatusCodes.BadTypeMismatch: "type",
+    ua.StatusCodes.BadNodeIdUnknown: "unknown",
+}
 
 
 def quality_of(status: ua.StatusCode | None) -> Quality:
@@ -57,6 +64,7 @@ class OpcUaConnector:
         self._queue_size = queue_size
         self._lost = asyncio.Event()
         self._stale = False
+        self._client: Client | None = None
         self._backoff = Backoff(self.health, config.reconnect_min_s, config.reconnect_max_s, _log)
 
     async def run(self) -> None:
@@ -80,10 +88,28 @@ class OpcUaConnector:
             await self._subscribe(client)
             self._backoff.connected()
             self._stale = False
+            self._client = client
             await self._lost.wait()
         finally:
+            self._client = None
             with contextlib.suppress(*_NETWORK_ERRORS, asyncio.CancelledError):
                 await asyncio.wait_for(client.disconnect(), 2.0)
+
+    async def write(self, signal: SignalInfo, value: float) -> None:
+        """Write a setpoint to its node; the server's refusal becomes WriteRejected."""
+        client = self._client
+        if client is None or signal.node is None:
+            raise ConnectorError(f"source {self.health.source} is not connected")
+        vtype = ua.VariantType.Int64 if signal.integer else ua.VariantType.Double
+        variant = ua.Variant(int(value) if signal.integer else float(value), vtype)
+        try:
+            await client.get_node(signal.node).write_value(ua.DataValue(variant))
+        except ua.UaStatusCodeError as exc:
+            raise WriteRejected(
+                f"{signal.path}: the server refused {value}: {exc}", _REASONS.get(exc.code, "limits")
+            ) from exc
+        except _NETWORK_ERRORS as exc:
+            raise ConnectorError(f"source {self.health.source}: write failed: {exc}") from exc
 
     async def _on_connection_lost(self, exc: Exception) -> None:
         self._lost.set()
