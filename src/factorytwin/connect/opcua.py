@@ -21,11 +21,13 @@ from ..events import Quality, Sample
 from ..model import SignalInfo
 from ..model.sources import OpcUaSource
 from .base import Backoff, SampleSink, SourceHealth
+from .opcua_security import secure_client
 
 __all__ = ["OpcUaConnector", "quality_of"]
 
 _log = logging.getLogger(__name__)
 _NETWORK_ERRORS = (OSError, ConnectionError, asyncio.TimeoutError, ua.UaError)
+_SESSION_ERRORS = (*_NETWORK_ERRORS, ConnectorError)  # ConnectorError: e.g. a trust list without certificates
 _REASONS = {
     ua.StatusCodes.BadNotWritable: "read_only",
     ua.StatusCodes.BadUserAccessDenied: "read_only",
@@ -72,7 +74,7 @@ class OpcUaConnector:
         while True:
             try:
                 await self._session()
-            except _NETWORK_ERRORS as exc:
+            except _SESSION_ERRORS as exc:
                 delay = self._backoff.failed(exc)
             else:  # the session ended because the connection was lost
                 delay = self._backoff.failed(ConnectionError("connection lost"))
@@ -83,6 +85,8 @@ class OpcUaConnector:
         client = Client(self.endpoint, timeout=self.config.timeout_s, watchdog_intervall=1.0)
         self._lost = asyncio.Event()
         client.connection_lost_callback = self._on_connection_lost
+        if self.config.security is not None:
+            await secure_client(client, self.config.security, self.health.source)
         await client.connect()
         try:
             await self._subscribe(client)

@@ -17,9 +17,11 @@ from asyncua import Node, Server, ua
 from asyncua.common.callback import CallbackType, ServerItemCallback
 from asyncua.common.utils import ServiceError
 
+from ..connect.opcua_security import secure_server
 from ..errors import WriteRejected
 from ..events import Value
 from ..model import PlantIndex, SignalInfo
+from ..model.sources import OpcUaSource
 
 __all__ = ["NAMESPACE_URI", "PlantOpcUaServer"]
 
@@ -36,10 +38,13 @@ _STATUS = {
 class PlantOpcUaServer:
     """Serves the signals of one source of the plant model over OPC UA."""
 
-    def __init__(self, index: PlantIndex, source: str, endpoint: str, on_write: Callable[[str, float], float]) -> None:
+    def __init__(
+        self, index: PlantIndex, source: str, config: OpcUaSource, on_write: Callable[[str, float], float]
+    ) -> None:
         self.index = index
         self.source = source
-        self.endpoint = endpoint
+        self.config = config
+        self.endpoint = config.endpoint
         self._on_write = on_write
         self._server: Server | None = None
         self._nodes: dict[str, tuple[ua.NodeId, ua.VariantType]] = {}
@@ -56,7 +61,12 @@ class PlantOpcUaServer:
         await server.init()
         server.set_endpoint(self.endpoint)
         server.set_server_name("factorytwin virtual plant")
-        server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
+        if self.config.security is not None:
+            app_uri = f"urn:factorytwin:virtual-plant:{self.source}"
+            await server.set_application_uri(app_uri)
+            await secure_server(server, self.config.security, self.source, app_uri)
+        else:
+            server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
         signals = self.index.bound_to(self.source)
         await self._register_namespaces(server, signals)
         folders: dict[str, Node] = {}

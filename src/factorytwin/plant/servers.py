@@ -43,5 +43,5 @@ class PlantServer(Protocol):
 def make_server(index: PlantIndex, source_id: str, source: Source, on_write: WriteHandler) -> PlantServer:
     """Build the server that impersonates one source of the model."""
     if isinstance(source, OpcUaSource):
-        return PlantOpcUaServer(index, source_id, source.endpoint, on_write)
+        return PlantOpcUaServer(index, source_id, source, on_write)
     raise FactoryTwinError(f"the virtual plant cannot serve sources of kind '{source.kind}'")
