@@ -19,9 +19,11 @@ from rich.markup import escape
 from rich.tree import Tree
 
 from .api import create_app
+from .connect.opcua_browse import browse_opcua
 from .errors import FactoryTwinError, ModelError
 from .historian import DuckDBHistorian
-from .model import PlantIndex, PlantModel, json_schema, load_model
+from .model import PlantIndex, PlantModel, json_schema, load_model, parse_model
+from .model.skeleton import skeleton_yaml
 from .plant import VirtualPlant
 from .runtime import Twin
 
@@ -173,6 +175,37 @@ def _demo_command(
             for sid, server in vp.servers.items():
                 out.print(f"virtual plant: source [bold]{sid}[/bold] on {server.address} (speed x{speed:g})")
             await _serve(twin, host, port, duration)
+
+    _run(main)
+
+
+@app.command("browse")
+def _browse_command(
+    url: Annotated[str, typer.Argument(help="opc.tcp://host:port/path of the server to walk")],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the skeleton here (default: stdout)")
+    ] = None,
+    source_id: Annotated[str, typer.Option("--source-id", help="Id of the source in the skeleton")] = "plc",
+    verbose: Verbose = False,
+) -> None:
+    """Discover a source's tags and write a model-file skeleton with their bindings."""
+    _setup_logging(verbose)
+    if not url.startswith("opc.tcp://"):
+        err.print(f"[red]error[/red] cannot browse {escape(url)}: give an opc.tcp:// address")
+        raise typer.Exit(2)
+
+    async def main() -> None:
+        try:
+            tags = await browse_opcua(url)
+        except (OSError, TimeoutError) as exc:
+            raise FactoryTwinError(f"cannot reach {url}: {exc or type(exc).__name__}") from exc
+        text = skeleton_yaml(tags, source_id, f"kind: opcua\nendpoint: {url}")
+        parse_model(text, "<skeleton>")  # what we write must be a valid model
+        if output is None:
+            print(text)
+        else:
+            output.write_text(text, encoding="utf-8")
+        err.print(f"found {len(tags)} variables on {escape(url)}" + (f"; wrote {output}" if output else ""))
 
     _run(main)
 
