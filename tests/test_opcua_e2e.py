@@ -156,3 +156,20 @@ async def test_connector_writes_setpoints_and_maps_refusals(plant: VirtualPlant,
     assert await twin.wait_for(lambda: not connector.health.connected, 15)
     with pytest.raises(ConnectorError, match="not connected"):
         await connector.write(setpoint, 165.0)
+
+
+async def test_source_health_is_logged_at_a_steady_interval(
+    model,
+    endpoints,
+    plant: VirtualPlant,
+    caplog: pytest.LogCaptureFixture,  # type: ignore[no-untyped-def]
+) -> None:
+    caplog.set_level("INFO", logger="factorytwin.runtime")
+    async with Twin(model, endpoints=endpoints, health_log_s=0.2) as twin:
+        assert await twin.wait_for(lambda: twin.connectors["plant"].health.samples > 0, 10)
+        assert await twin.wait_for(
+            lambda: "samples=0 " not in caplog.text and "source=plant connected=True" in caplog.text, 5
+        )
+    line = next(r.getMessage() for r in caplog.records if "connected=True" in r.getMessage())
+    assert "errors=0" in line
+    assert "dropped=0 queued=0" in line

@@ -36,6 +36,7 @@ class Twin:
         clock: Clock | None = None,
         endpoints: dict[str, str] | None = None,
         bus_maxsize: int = 256,
+        health_log_s: float = 60.0,
     ) -> None:
         if endpoints:  # OPC UA sources moved to other endpoints (tests, the demo)
             model = relocate(model, {sid: {"endpoint": url} for sid, url in endpoints.items()})
@@ -50,6 +51,7 @@ class Twin:
             sid: make_connector(sid, src, self.index.bound_to(sid), self.ingest, self.clock)
             for sid, src in model.sources.items()
         }
+        self.health_log_s = health_log_s
         self._changed = asyncio.Condition()
         self._tasks: list[asyncio.Task[Any]] = []
         self._consumers: list[asyncio.Task[Any]] = []
@@ -81,6 +83,7 @@ class Twin:
             self._tasks.append(asyncio.create_task(flusher(), name="historian-flush"))
         for sid, connector in self.connectors.items():
             self._tasks.append(asyncio.create_task(connector.run(), name=f"source-{sid}"))
+        self._tasks.append(asyncio.create_task(self._log_health(), name="health-log"))
 
     async def stop(self) -> None:
         """Stop the connectors, let the stream drain, then close the historian."""
@@ -109,6 +112,17 @@ class Twin:
             "historian_stored": getattr(self.historian, "stored", None),
             "sources": [c.health.as_dict() for c in self.connectors.values()],
         }
+
+    async def _log_health(self) -> None:
+        """One line per source at a steady interval: the logs tell the same story as /api/sources."""
+        while True:
+            await asyncio.sleep(self.health_log_s)
+            for connector in self.connectors.values():
+                h = connector.health
+                _log.info(
+                    "source=%s connected=%s messages=%d samples=%d errors=%d reconnects=%d dropped=%d queued=%d",
+                    h.source, h.connected, h.messages, h.samples, h.errors, h.reconnects, h.dropped, h.queued,
+                )
 
     async def _apply_state(self, batch: list[Sample]) -> None:
         self.state.apply(batch)
