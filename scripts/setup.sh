@@ -46,6 +46,7 @@ apt_install() {
 
 if [ "${1:-}" = "--test" ]; then
   command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || apt_install nodejs npm
+  command -v mbpoll >/dev/null 2>&1 || apt_install mbpoll  # a Modbus client that is not ours
   if [ ! -d tests/peers/node_modules/node-opcua-client ]; then
     (cd tests/peers && npm install --silent --no-audit --no-fund --no-package-lock >/dev/null)
   fi

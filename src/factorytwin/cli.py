@@ -51,8 +51,9 @@ def example_path() -> Path:
 
 def _setup_logging(verbose: bool) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    # asyncua logs every retry of its publish loop; our connectors log the first failure and the recovery.
-    logging.getLogger("asyncua").setLevel(logging.INFO if verbose else logging.CRITICAL)
+    # protocol libraries log every retry; our connectors log the first failure and the recovery.
+    for library in ("asyncua", "pymodbus"):
+        logging.getLogger(library).setLevel(logging.INFO if verbose else logging.CRITICAL)
     logging.getLogger("uvicorn.access").setLevel(logging.INFO if verbose else logging.WARNING)
 
 

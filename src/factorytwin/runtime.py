@@ -1,7 +1,7 @@
 """The composition root: a model file wired into running services.
 
-connectors -> Intake (count/flag bad input) -> Bus -> LiveState
-                                                  -> Historian (batched appends)
+connector -> EdgeFilter -> [Forwarder (store-and-forward)] -> Intake -> Bus -> LiveState
+  (one chain per source)                                                    -> Historian
 """
 
 from __future__ import annotations
@@ -9,21 +9,72 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import Callable
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from .bus import Bus
 from .clock import Clock, SystemClock
-from .connect import Connector, make_connector
+from .connect import Connector, SampleSink, make_connector
 from .core import Intake, LiveState
+from .edge import EdgeFilter, Forwarder
 from .events import Sample
 from .historian import DuckDBHistorian, Historian
-from .model import PlantIndex, PlantModel, relocate
+from .model import PlantIndex, PlantModel, SignalInfo, relocate
+from .model.sources import Source
 
-__all__ = ["Twin"]
+__all__ = ["SourceChain", "Twin", "data_dir"]
 
 _log = logging.getLogger(__name__)
+
+
+def data_dir() -> Path:
+    """Where the twin keeps files it owns (store-and-forward queues): ``$FACTORYTWIN_DATA`` or ~/.local/share."""
+    return Path(os.environ.get("FACTORYTWIN_DATA", Path.home() / ".local" / "share" / "factorytwin"))
+
+
+class SourceChain:
+    """One source's path into the twin: connector -> edge processing -> store-and-forward -> downstream."""
+
+    def __init__(
+        self, sid: str, source: Source, signals: list[SignalInfo], downstream: SampleSink, clock: Clock, spool_dir: Path
+    ) -> None:
+        self.edge = EdgeFilter.for_signals(signals, clock)
+        self.forwarder: Forwarder | None = None
+        self.downstream = downstream
+        if source.spool is not None:
+            base = Path(source.spool.path) if source.spool.path else spool_dir
+            self.forwarder = Forwarder(downstream, base / sid, source.spool.capacity, name=sid)
+            self.downstream = self.forwarder.put
+        self.connector = make_connector(sid, source, signals, self.edge.wrap(self.downstream), clock)
+        if self.forwarder is not None:
+            self.forwarder.health = self.connector.health  # queued and dropped show in source health
+
+    async def start(self, tasks: list[asyncio.Task[Any]]) -> None:
+        """Open the queue, then start edge ticks and the connector."""
+        name = self.connector.health.source
+        if self.forwarder is not None:
+            await self.forwarder.open()
+        if self.edge.tick_interval is not None:
+            tasks.append(asyncio.create_task(self.edge.run(self.downstream), name=f"edge-{name}"))
+        tasks.append(asyncio.create_task(self.connector.run(), name=f"source-{name}"))
+
+    async def stop(self) -> None:
+        """After the connector stopped: release what edge filters hold, close the queue (it stays on disk)."""
+        held = self.edge.flush()
+        if held:
+            await self.downstream(held)
+        if self.forwarder is not None:
+            await self.forwarder.close()
+
+    def stats(self) -> dict[str, Any]:
+        """Edge and store-and-forward counts."""
+        return {
+            "edge": self.edge.stats().as_dict() if self.edge.active else None,
+            "spool": self.forwarder.stats().as_dict() if self.forwarder is not None else None,
+        }
 
 
 class Twin:
@@ -37,6 +88,7 @@ class Twin:
         endpoints: dict[str, str] | None = None,
         bus_maxsize: int = 256,
         health_log_s: float = 60.0,
+        spool_dir: Path | None = None,
     ) -> None:
         if endpoints:  # OPC UA sources moved to other endpoints (tests, the demo)
             model = relocate(model, {sid: {"endpoint": url} for sid, url in endpoints.items()})
@@ -47,10 +99,12 @@ class Twin:
         self.state = LiveState(self.index)
         self.bus = Bus(bus_maxsize)
         self.historian: Historian = historian or DuckDBHistorian(":memory:")
-        self.connectors: dict[str, Connector] = {
-            sid: make_connector(sid, src, self.index.bound_to(sid), self.ingest, self.clock)
+        spool = spool_dir or data_dir() / "spool"
+        self.chains = {
+            sid: SourceChain(sid, src, self.index.bound_to(sid), self.ingest, self.clock, spool)
             for sid, src in model.sources.items()
         }
+        self.connectors: dict[str, Connector] = {sid: chain.connector for sid, chain in self.chains.items()}
         self.health_log_s = health_log_s
         self._changed = asyncio.Condition()
         self._tasks: list[asyncio.Task[Any]] = []
@@ -81,13 +135,15 @@ class Twin:
         flusher = getattr(self.historian, "run", None)
         if flusher is not None:
             self._tasks.append(asyncio.create_task(flusher(), name="historian-flush"))
-        for sid, connector in self.connectors.items():
-            self._tasks.append(asyncio.create_task(connector.run(), name=f"source-{sid}"))
+        for chain in self.chains.values():
+            await chain.start(self._tasks)
         self._tasks.append(asyncio.create_task(self._log_health(), name="health-log"))
 
     async def stop(self) -> None:
         """Stop the connectors, let the stream drain, then close the historian."""
         await _cancel(self._tasks)
+        for chain in self.chains.values():
+            await chain.stop()
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(self.bus.drain(), 10.0)
         await _cancel(self._consumers)
@@ -111,6 +167,7 @@ class Twin:
             "live_state_applied": self.state.applied,
             "historian_stored": getattr(self.historian, "stored", None),
             "sources": [c.health.as_dict() for c in self.connectors.values()],
+            "chains": {sid: chain.stats() for sid, chain in self.chains.items()},
         }
 
     async def _log_health(self) -> None:
@@ -121,7 +178,14 @@ class Twin:
                 h = connector.health
                 _log.info(
                     "source=%s connected=%s messages=%d samples=%d errors=%d reconnects=%d dropped=%d queued=%d",
-                    h.source, h.connected, h.messages, h.samples, h.errors, h.reconnects, h.dropped, h.queued,
+                    h.source,
+                    h.connected,
+                    h.messages,
+                    h.samples,
+                    h.errors,
+                    h.reconnects,
+                    h.dropped,
+                    h.queued,
                 )
 
     async def _apply_state(self, batch: list[Sample]) -> None:

@@ -2,6 +2,7 @@
 
 from .base import Backoff, Connector, SampleSink, SourceHealth
 from .factory import make_connector
+from .modbus import ModbusConnector
 from .opcua import OpcUaConnector
 
-__all__ = ["Backoff", "Connector", "OpcUaConnector", "SampleSink", "SourceHealth", "make_connector"]
+__all__ = ["Backoff", "Connector", "ModbusConnector", "OpcUaConnector", "SampleSink", "SourceHealth", "make_connector"]

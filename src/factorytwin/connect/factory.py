@@ -7,8 +7,9 @@ from collections.abc import Sequence
 from ..clock import Clock
 from ..errors import ConnectorError
 from ..model import SignalInfo
-from ..model.sources import OpcUaSource, Source
+from ..model.sources import ModbusSource, OpcUaSource, Source
 from .base import Connector, SampleSink
+from .modbus import ModbusConnector
 from .opcua import OpcUaConnector
 
 __all__ = ["make_connector"]
@@ -20,4 +21,6 @@ def make_connector(
     """Build the connector for a source of the model."""
     if isinstance(source, OpcUaSource):
         return OpcUaConnector(source_id, source, signals, sink, clock)
+    if isinstance(source, ModbusSource):
+        return ModbusConnector(source_id, source, signals, sink, clock)
     raise ConnectorError(f"source '{source_id}': no connector for kind '{source.kind}'")

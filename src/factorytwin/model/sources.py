@@ -61,6 +61,8 @@ class ModbusBinding(Strict):
             raise ValueError("bit selects one bit of a holding or input register and needs type bool")
         if (self.type == "string") != (self.length is not None):
             raise ValueError("type string needs length (registers), and length is only for strings")
+        if self.scale == 0:
+            raise ValueError("scale must not be 0 (values could not be written back)")
         return self
 
 

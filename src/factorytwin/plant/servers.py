@@ -9,7 +9,8 @@ from typing import Protocol
 from ..errors import FactoryTwinError
 from ..events import Value
 from ..model import PlantIndex
-from ..model.sources import OpcUaSource, Source
+from ..model.sources import ModbusSource, OpcUaSource, Source
+from .modbus_server import PlantModbusServer
 from .opcua_server import PlantOpcUaServer
 
 __all__ = ["PlantServer", "WriteHandler", "make_server"]
@@ -44,4 +45,6 @@ def make_server(index: PlantIndex, source_id: str, source: Source, on_write: Wri
     """Build the server that impersonates one source of the model."""
     if isinstance(source, OpcUaSource):
         return PlantOpcUaServer(index, source_id, source, on_write)
+    if isinstance(source, ModbusSource):
+        return PlantModbusServer(index, source_id, source, on_write)
     raise FactoryTwinError(f"the virtual plant cannot serve sources of kind '{source.kind}'")
