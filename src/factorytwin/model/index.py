@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..events import DEFAULT_STATE_CODES, StationState
-from .schema import INTEGER_ROLES, Buffer, Line, PlantModel, Role, Signal, Station
+from .calendar import Calendar, ShiftPeriod
+from .schema import INTEGER_ROLES, Buffer, Line, PlantModel, Role, Signal, Site, Station
 from .sources import Binding
 
 __all__ = ["AssetInfo", "LineInfo", "PlantIndex", "SignalInfo"]
@@ -71,6 +72,16 @@ class LineInfo:
     line: Line
     stations: list[AssetInfo]
     buffers: list[AssetInfo]
+    calendar: Calendar
+    timezone: str
+
+    def planned_seconds(self, start: float, end: float) -> float:
+        """Planned busy time of the line in [start, end) (ISO 22400 PBT)."""
+        return self.calendar.planned_seconds(start, end, self.timezone, self.line.id)
+
+    def shift_at(self, t: float) -> ShiftPeriod | None:
+        """The shift occurrence running at time t."""
+        return self.calendar.shift_at(t, self.timezone, self.line.id)
 
 
 class PlantIndex:
@@ -85,12 +96,12 @@ class PlantIndex:
         for site in ent.sites:
             for area in site.areas:
                 for line in area.lines:
-                    self._add_line(f"{ent.id}/{site.id}/{area.id}/{line.id}", line)
+                    self._add_line(f"{ent.id}/{site.id}/{area.id}/{line.id}", line, site)
 
-    def _add_line(self, path: str, line: Line) -> None:
+    def _add_line(self, path: str, line: Line, site: Site) -> None:
         stations = [self._add_asset(path, line, "station", s) for s in line.stations]
         buffers = [self._add_asset(path, line, "buffer", b) for b in line.buffers]
-        self.lines[path] = LineInfo(path, line, stations, buffers)
+        self.lines[path] = LineInfo(path, line, stations, buffers, line.calendar or site.calendar, site.timezone)
 
     def _add_asset(self, line_path: str, line: Line, kind: str, asset: Station | Buffer) -> AssetInfo:
         info = AssetInfo(f"{line_path}/{asset.id}", kind, asset, line_path)

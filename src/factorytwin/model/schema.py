@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from enum import StrEnum
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
 
 from ..events import StationState
+from .calendar import Calendar
 from .sources import Binding, Edge, OpcUaBinding, OpcUaSource, Source
 from .types import Id, Seconds, Strict
 
@@ -193,6 +195,7 @@ class Line(Strict):
     id: Id
     name: str | None = None
     target_rate: float | None = Field(None, gt=0, description="Target good parts per hour")
+    calendar: Calendar | None = Field(None, description="Shifts of this line (default: the site's calendar)")
     source: Id | None = Field(None, description="Default source for the line's signal bindings")
     stations: list[Station] = Field(min_length=1)
     buffers: list[Buffer] = Field(default_factory=list)
@@ -211,7 +214,18 @@ class Site(Strict):
 
     id: Id
     name: str | None = None
-    timezone: str = "UTC"
+    timezone: str = Field("UTC", description="IANA time zone of the site's calendar, e.g. Europe/Paris")
+    calendar: Calendar = Field(default_factory=Calendar, description="Shifts, breaks and planned stops")
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone '{value}' (use an IANA name like Europe/Paris)") from None
+        return value
+
     areas: list[Area] = Field(min_length=1)
 
 
