@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
 
-__all__ = ["DEFAULT_STATE_CODES", "Quality", "Sample", "StationState", "Value"]
+__all__ = ["DEFAULT_STATE_CODES", "Finding", "Quality", "Sample", "Severity", "StationState", "Value"]
 
 Value = float | int | bool | str | None
 
@@ -61,3 +61,32 @@ class Sample:
     receive_time: float
     value: Value
     quality: Quality = Quality.GOOD
+
+
+class Severity(IntEnum):
+    """How urgent a finding or alert is."""
+
+    INFO = 0
+    WARNING = 1
+    CRITICAL = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """Something analytics noticed at a time: an anomaly, an SPC rule, a value out of range.
+
+    ``key`` identifies the condition (for deduplication: one alert per key); ``active`` is True while
+    the condition holds and False when it has ended (which clears the alert, after hysteresis).
+    """
+
+    key: str
+    kind: str
+    time: float
+    active: bool
+    severity: Severity
+    message: str
+    signal: str | None = None
+    station: str | None = None
+    value: float | None = None
+    score: float | None = None
+    context: dict[str, float | str] = field(default_factory=dict)
