@@ -19,11 +19,16 @@ from .bus import Bus
 from .clock import Clock, SystemClock
 from .connect import Connector, SampleSink, make_connector
 from .core import Intake, LiveState
+from .core.alerts import Alert, AlertManager
+from .core.analytics import Analytics
+from .core.detectors import detectors
+from .core.states import StateInterval
 from .edge import EdgeFilter, Forwarder
-from .events import Sample
+from .events import Sample, Severity
 from .historian import DuckDBHistorian, Historian
 from .model import PlantIndex, PlantModel, SignalInfo, relocate
 from .model.sources import Source
+from .notify import WebhookNotifier
 
 __all__ = ["SourceChain", "Twin", "data_dir"]
 
@@ -105,6 +110,13 @@ class Twin:
             for sid, src in model.sources.items()
         }
         self.connectors: dict[str, Connector] = {sid: chain.connector for sid, chain in self.chains.items()}
+        self.analytics = Analytics(self.index, detectors(self.index), model.alerts.clear_after_s)
+        settings = model.alerts
+        self.notifier = (
+            WebhookNotifier(settings.webhook, Severity[settings.webhook_min_severity.upper()])
+            if settings.webhook
+            else None
+        )
         self.health_log_s = health_log_s
         self._changed = asyncio.Condition()
         self._tasks: list[asyncio.Task[Any]] = []
@@ -126,12 +138,19 @@ class Twin:
     async def start(self) -> None:
         """Open the historian, start the consumers, then the connectors."""
         await self.historian.open()
+        self.analytics.alerts = AlertManager(
+            self.analytics.alerts.clear_after_s, await self.historian.last_alert_id() + 1
+        )
         state_sub = self.bus.subscribe("live-state")
         history_sub = self.bus.subscribe("historian")
+        analytics_sub = self.bus.subscribe("analytics")
         self._consumers = [
             asyncio.create_task(self._consume(state_sub, self._apply_state), name="live-state"),
             asyncio.create_task(self._consume(history_sub, self.historian.append), name="historian"),
+            asyncio.create_task(self._consume(analytics_sub, self._analyze), name="analytics"),
         ]
+        if self.notifier is not None:
+            self._tasks.append(asyncio.create_task(self.notifier.run(), name="alert-webhook"))
         flusher = getattr(self.historian, "run", None)
         if flusher is not None:
             self._tasks.append(asyncio.create_task(flusher(), name="historian-flush"))
@@ -147,6 +166,8 @@ class Twin:
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(self.bus.drain(), 10.0)
         await _cancel(self._consumers)
+        if self.notifier is not None:
+            await self.notifier.drain()
         await self.historian.close()
 
     async def wait_for(self, predicate: Callable[[], bool], timeout: float) -> bool:
@@ -187,6 +208,24 @@ class Twin:
                     h.dropped,
                     h.queued,
                 )
+
+    async def acknowledge(self, alert_id: int, who: str) -> Alert:
+        """A person acknowledges an alert; the change is stored and pushed."""
+        alert = self.analytics.alerts.acknowledge(alert_id, who, self.clock.now().timestamp())
+        await self._record([], [alert])
+        return alert
+
+    async def _analyze(self, batch: list[Sample]) -> None:
+        update = self.analytics.apply(batch)
+        await self._record(update.intervals, update.alerts)
+
+    async def _record(self, intervals: list[StateInterval], alerts: list[Alert]) -> None:
+        if intervals:
+            await self.historian.append_intervals(intervals)
+        if alerts:
+            await self.historian.store_alerts(alerts)
+            if self.notifier is not None:
+                self.notifier.offer(alerts)
 
     async def _apply_state(self, batch: list[Sample]) -> None:
         self.state.apply(batch)

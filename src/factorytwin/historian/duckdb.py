@@ -15,8 +15,11 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
+from ..core.alerts import Alert
+from ..core.states import StateInterval
 from ..errors import HistorianError
 from ..events import Quality, Sample
+from .events_sql import EVENT_SCHEMA, insert_intervals, max_alert_id, select_alerts, select_intervals, upsert_alerts
 
 __all__ = ["DuckDBHistorian"]
 
@@ -86,11 +89,48 @@ class DuckDBHistorian:
         rows = await self._call(_select, self._db, signal, start, end, limit)
         return [Sample(signal, st, rt, v, Quality(q)) for st, rt, v, q in rows]
 
+    async def window(self, start: float, end: float) -> list[Sample]:
+        """Every stored sample with start <= source_time < end, in source-time order (for replays)."""
+        await self.flush()
+        rows = await self._call(_select_window, self._open_db(), start, end)
+        return [Sample(sig, st, rt, v, Quality(q)) for sig, st, rt, v, q in rows]
+
+    async def initial(self, before: float) -> list[Sample]:
+        """The last stored sample of every signal before a time (the state a replay starts from)."""
+        await self.flush()
+        rows = await self._call(_select_initial, self._open_db(), before)
+        return [Sample(sig, st, rt, v, Quality(q)) for sig, st, rt, v, q in rows]
+
+    async def append_intervals(self, intervals: list[StateInterval]) -> None:
+        """Store closed station state intervals."""
+        await self._call(insert_intervals, self._open_db(), intervals)
+
+    async def intervals(self, start: float, end: float, station: str | None = None) -> list[StateInterval]:
+        """Stored state intervals overlapping [start, end)."""
+        return await self._call(select_intervals, self._open_db(), start, end, station)  # type: ignore[no-any-return]
+
+    async def store_alerts(self, alerts: list[Alert]) -> None:
+        """Store alerts (their latest version wins)."""
+        await self._call(upsert_alerts, self._open_db(), alerts)
+
+    async def alerts(self, start: float, end: float) -> list[Alert]:
+        """Alerts raised in or still open during [start, end), newest first."""
+        return await self._call(select_alerts, self._open_db(), start, end)  # type: ignore[no-any-return]
+
+    async def last_alert_id(self) -> int:
+        """The highest alert id stored (new alerts continue after it)."""
+        return await self._call(max_alert_id, self._open_db())  # type: ignore[no-any-return]
+
+    def _open_db(self) -> duckdb.DuckDBPyConnection:
+        if self._db is None:
+            raise HistorianError("historian is not open")
+        return self._db
+
     async def count(self) -> int:
         """Number of stored samples."""
         await self.flush()
         assert self._db is not None
-        result = await self._call(lambda db: db.execute("SELECT count(*) FROM samples").fetchone(), self._db)
+        result = await self._call(lambda db: db.execute("SELECT count(*) FROM samples").fetchall()[0], self._db)
         return int(result[0])
 
     async def close(self) -> None:
@@ -111,6 +151,7 @@ def _connect(path: str) -> duckdb.DuckDBPyConnection:
     db = duckdb.connect(path)
     db.execute("SET TimeZone = 'UTC'")
     db.execute(_SCHEMA)
+    db.execute(EVENT_SCHEMA)
     return db
 
 
@@ -135,6 +176,25 @@ def _insert(db: duckdb.DuckDBPyConnection, table: pa.Table) -> None:
         db.execute("INSERT INTO samples SELECT * FROM incoming")
     finally:
         db.unregister("incoming")
+
+
+_COLUMNS = "signal, epoch_us(source_time) / 1e6, epoch_us(receive_time) / 1e6, value, quality"
+
+
+def _select_window(db: duckdb.DuckDBPyConnection, start: float, end: float) -> list[tuple[Any, ...]]:
+    return db.execute(
+        f"SELECT {_COLUMNS} FROM samples WHERE source_time >= to_timestamp(?) AND source_time < to_timestamp(?) "
+        "ORDER BY source_time, signal",
+        [start, end],
+    ).fetchall()
+
+
+def _select_initial(db: duckdb.DuckDBPyConnection, before: float) -> list[tuple[Any, ...]]:
+    return db.execute(
+        f"SELECT {_COLUMNS} FROM samples WHERE source_time < to_timestamp(?) "
+        "QUALIFY row_number() OVER (PARTITION BY signal ORDER BY source_time DESC) = 1 ORDER BY source_time, signal",
+        [before],
+    ).fetchall()
 
 
 def _select(db: duckdb.DuckDBPyConnection, signal: str, start: float, end: float, limit: int) -> list[tuple[Any, ...]]:

@@ -7,7 +7,7 @@ describes every field.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
@@ -18,7 +18,9 @@ from .sources import Binding, Edge, OpcUaBinding, OpcUaSource, Source
 from .types import Id, Seconds, Strict
 
 __all__ = [
+    "AlertSettings",
     "Area",
+    "Arrivals",
     "Binding",
     "Buffer",
     "Distribution",
@@ -31,6 +33,7 @@ __all__ = [
     "Range",
     "Role",
     "Signal",
+    "Setup",
     "SignalSim",
     "Site",
     "Source",
@@ -144,9 +147,40 @@ class Signal(Strict):
 class Distribution(Strict):
     """A random duration in seconds."""
 
-    dist: Literal["deterministic", "exponential", "normal", "lognormal"] = "deterministic"
-    mean: Seconds
+    dist: Literal["deterministic", "exponential", "normal", "lognormal", "empirical"] = "deterministic"
+    mean: Seconds = Field(description="Mean in seconds (for empirical: the mean of values, filled in)")
     cv: float = Field(0.0, ge=0, description="Coefficient of variation (normal, lognormal)")
+    values: list[Annotated[float, Field(ge=0)]] | None = Field(
+        None, description="Observed durations (empirical: resampled)"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empirical_mean(cls, data: object) -> object:
+        if isinstance(data, dict) and data.get("dist") == "empirical":
+            values = data.get("values")
+            if not isinstance(values, list) or not values:
+                raise ValueError("an empirical distribution needs a non-empty list of values")
+            if all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+                mean = sum(values) / len(values)
+                given = data.get("mean", mean)
+                if not isinstance(given, int | float) or abs(given - mean) > 1e-9 * max(abs(mean), 1.0):
+                    raise ValueError(f"an empirical distribution's mean is that of its values ({mean:g}); omit mean")
+                data = {**data, "mean": mean}
+        return data
+
+    @model_validator(mode="after")
+    def _values_only_for_empirical(self) -> Distribution:
+        if self.values is not None and self.dist != "empirical":
+            raise ValueError(f"values are only for dist: empirical, not {self.dist}")
+        return self
+
+
+class Setup(Strict):
+    """A setup (changeover) before the first part of every lot a station processes."""
+
+    time: Distribution = Field(description="Duration of one setup")
+    every: int = Field(ge=1, description="Lot size: parts released per lot")
 
 
 class StationSim(Strict):
@@ -155,17 +189,33 @@ class StationSim(Strict):
     processing_time: Distribution
     mtbf: Seconds | None = Field(None, description="Mean time between failures (exponential)")
     mttr: Seconds | None = Field(None, description="Mean time to repair (exponential)")
-    failure_mode: Literal["operation"] = Field(
+    time_to_failure: Distribution | None = Field(None, description="Time between failures, instead of mtbf")
+    time_to_repair: Distribution | None = Field(None, description="Repair time, instead of mttr")
+    failure_mode: Literal["operation", "time"] = Field(
         "operation",
-        description="Failures happen in busy time (operation-dependent); time-dependent failures are not modelled yet",
+        description="operation: the failure clock runs while processing; time: it runs all (planned) time",
     )
     scrap_rate: float = Field(0.0, ge=0, lt=1)
+    setup: Setup | None = Field(None, description="Setup/changeover before each lot")
+    machines: int = Field(1, ge=1, description="Identical machines working in parallel at this station")
 
     @model_validator(mode="after")
     def _paired(self) -> StationSim:
         if (self.mtbf is None) != (self.mttr is None):
             raise ValueError("mtbf and mttr must be given together")
+        if (self.time_to_failure is None) != (self.time_to_repair is None):
+            raise ValueError("time_to_failure and time_to_repair must be given together")
+        if self.mtbf is not None and self.time_to_failure is not None:
+            raise ValueError("give failures either as mtbf/mttr or as time_to_failure/time_to_repair, not both")
         return self
+
+    def failure_law(self) -> tuple[Distribution, Distribution] | None:
+        """Time-to-failure and time-to-repair distributions, or None for a station that never fails."""
+        if self.time_to_failure is not None and self.time_to_repair is not None:
+            return self.time_to_failure, self.time_to_repair
+        if self.mtbf is not None and self.mttr is not None:
+            return Distribution(dist="exponential", mean=self.mtbf), Distribution(dist="exponential", mean=self.mttr)
+        return None
 
 
 class Station(Strict):
@@ -185,8 +235,15 @@ class Buffer(Strict):
     name: str | None = None
     upstream: Id
     downstream: Id
-    capacity: int = Field(ge=1, description="Parts it holds")
+    capacity: int = Field(ge=0, description="Parts it holds besides the machines (0: direct hand-over)")
     signals: list[Signal] = Field(default_factory=list)
+
+
+class Arrivals(Strict):
+    """A release schedule: a batch of parts every interval, the first at the start."""
+
+    interval: Distribution = Field(description="Time between releases")
+    batch: int = Field(1, ge=1, description="Parts per release")
 
 
 class Line(Strict):
@@ -199,6 +256,10 @@ class Line(Strict):
     source: Id | None = Field(None, description="Default source for the line's signal bindings")
     stations: list[Station] = Field(min_length=1)
     buffers: list[Buffer] = Field(default_factory=list)
+    pallets: int | None = Field(
+        None, ge=1, description="A closed loop with this many pallets: the last station feeds the first"
+    )
+    arrivals: Arrivals | None = Field(None, description="Parts released to the first station (default: unlimited)")
 
 
 class Area(Strict):
@@ -237,6 +298,14 @@ class Enterprise(Strict):
     sites: list[Site] = Field(min_length=1)
 
 
+class AlertSettings(Strict):
+    """How findings become alerts, and where alerts are pushed."""
+
+    clear_after_s: float = Field(30.0, ge=0, description="A condition must be gone this long before its alert clears")
+    webhook: str | None = Field(None, pattern=r"^https?://", description="POST every alert change as JSON here")
+    webhook_min_severity: Literal["info", "warning", "critical"] = "warning"
+
+
 class VirtualPlant(Strict):
     """Settings of the virtual plant that can stand in for the sources."""
 
@@ -252,6 +321,7 @@ class PlantModel(Strict):
     enterprise: Enterprise
     sources: dict[Id, Source] = Field(default_factory=dict)
     virtual_plant: VirtualPlant = VirtualPlant()
+    alerts: AlertSettings = AlertSettings()
 
     @field_validator("factorytwin", mode="before")
     @classmethod
