@@ -108,7 +108,10 @@ def test_shifting_bottleneck_when_speeds_swap_halfway() -> None:
 
 
 def test_planned_breaks_are_not_planned_busy_time() -> None:
-    calendar = "calendar: {shifts: [{name: early, start: '06:00', end: '14:00'}], breaks: [{name: meal, start: '10:00', end: '10:30'}]}"
+    calendar = (
+        "calendar: {shifts: [{name: early, start: '06:00', end: '14:00'}], "
+        "breaks: [{name: meal, start: '10:00', end: '10:30'}]}"
+    )
     model = two_stations(1.0, 2.0, calendar=calendar)
     _, analytics = simulate(model, 3600 * 10, dt=1.0)
     # the simulated clock starts at T0 = 11:06:40 UTC, after the 10:00-10:30 break; the shift ends at 14:00

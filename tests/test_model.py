@@ -314,18 +314,18 @@ def test_file_that_is_not_utf8(tmp_path: Path) -> None:
 
 def test_errors_name_the_file_as_given(tmp_path: Path) -> None:
     path = tmp_path / "line.yaml"
-    text = replace_once(plant_text(), "capacity: 25", "capacity: 0")
+    text = replace_once(plant_text(), "capacity: 25", "capacity: -1")
     path.write_text(text, encoding="utf-8")
     with pytest.raises(ModelError) as info:
         load_model(path)
     assert str(info.value) == (
-        f"{path}:{line_of(text, 'capacity')}: {LINE}.buffers[b1].capacity: Input should be greater than or equal to 1"
+        f"{path}:{line_of(text, 'capacity')}: {LINE}.buffers[b1].capacity: Input should be greater than or equal to 0"
     )
 
 
 def test_model_error_is_a_factorytwin_error_listing_every_issue() -> None:
     with pytest.raises(FactoryTwinError) as info:
-        parse_model(plant_text().replace("capacity: 25", "capacity: 0").replace("mttr: 150", "mttr: 0"), "p.yaml")
+        parse_model(plant_text().replace("capacity: 25", "capacity: -1").replace("mttr: 150", "mttr: 0"), "p.yaml")
     assert isinstance(info.value, ModelError)
     assert str(info.value) == "\n".join(str(i) for i in info.value.issues)
     assert len(info.value.issues) == 2
@@ -470,10 +470,10 @@ def test_mtbf_without_mttr(load: Callable[[str], list[str]]) -> None:
     assert load(text) == [at(sim_line, "stations[filler].sim", "mtbf and mttr must be given together")]
 
 
-def test_time_dependent_failures_are_refused(load: Callable[[str], list[str]]) -> None:
-    text = edit_stations("    mttr: 150\n", "    mttr: 150\n    failure_mode: time\n")
+def test_unknown_failure_mode_is_refused(load: Callable[[str], list[str]]) -> None:
+    text = edit_stations("    mttr: 150\n", "    mttr: 150\n    failure_mode: calendar\n")
     assert load(text) == [
-        at(line_of(text, "failure_mode"), "stations[filler].sim.failure_mode", "Input should be 'operation'")
+        at(line_of(text, "failure_mode"), "stations[filler].sim.failure_mode", "Input should be 'operation' or 'time'")
     ]
 
 
@@ -504,7 +504,7 @@ def test_unknown_role_and_distribution(load: Callable[[str], list[str]]) -> None
     text = replace_once(text, "dist: normal", "dist: weibull")
     assert load(text) == [
         f"plant.yaml:{line_of(text, 'weibull')}: {LINE}.stations[filler].sim.processing_time.dist: "
-        "Input should be 'deterministic', 'exponential', 'normal' or 'lognormal'",
+        "Input should be 'deterministic', 'exponential', 'normal', 'lognormal' or 'empirical'",
         f"plant.yaml:{line_of(text, 'temprature')}: {LINE}.stations[filler].signals[temperature].role: "
         "Input should be 'state', 'good_count', 'scrap_count', 'cycle_time', 'speed', 'temperature', 'pressure', "
         "'vibration', 'motor_current', 'flow', 'level', 'setpoint', 'quality' or 'other'",

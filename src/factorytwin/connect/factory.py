@@ -7,9 +7,10 @@ from collections.abc import Sequence
 from ..clock import Clock
 from ..errors import ConnectorError
 from ..model import SignalInfo
-from ..model.sources import ModbusSource, OpcUaSource, Source
+from ..model.sources import ModbusSource, MqttSource, OpcUaSource, Source
 from .base import Connector, SampleSink
 from .modbus import ModbusConnector
+from .mqtt import MqttConnector
 from .opcua import OpcUaConnector
 
 __all__ = ["make_connector"]
@@ -23,4 +24,6 @@ def make_connector(
         return OpcUaConnector(source_id, source, signals, sink, clock)
     if isinstance(source, ModbusSource):
         return ModbusConnector(source_id, source, signals, sink, clock)
+    if isinstance(source, MqttSource):
+        return MqttConnector(source_id, source, signals, sink, clock)
     raise ConnectorError(f"source '{source_id}': no connector for kind '{source.kind}'")

@@ -49,11 +49,12 @@ def _check_line(model: PlantModel, loc: Loc, line: Line, nodes: dict[tuple[str, 
         b_loc = (*loc, "buffers", i)
         if buf.id in station_ids:
             problems.append(((*b_loc, "id"), f"id '{buf.id}' is already a station of this line"))
-        problems += _check_buffer_links(b_loc, buf, station_ids)
+        problems += _check_buffer_links(b_loc, buf, station_ids, loop=line.pallets is not None)
         if buf.upstream in joined:
             problems.append(((*b_loc, "upstream"), f"'{buf.upstream}' already feeds buffer '{joined[buf.upstream]}'"))
         joined.setdefault(buf.upstream, buf.id)
     problems += _check_ids((*loc, "buffers"), line.buffers)
+    problems += _check_loop(loc, line)
     if line.source is not None and line.source not in model.sources:
         problems.append(((*loc, "source"), f"unknown source '{line.source}'"))
     assets: list[tuple[Loc, Station | Buffer]] = [((*loc, "stations", i), s) for i, s in enumerate(line.stations)]
@@ -67,17 +68,35 @@ def _check_line(model: PlantModel, loc: Loc, line: Line, nodes: dict[tuple[str, 
     return problems
 
 
-def _check_buffer_links(loc: Loc, buf: Buffer, station_ids: list[str]) -> Iterator[tuple[Loc, str]]:
+def _check_buffer_links(loc: Loc, buf: Buffer, station_ids: list[str], loop: bool) -> Iterator[tuple[Loc, str]]:
     for key in ("upstream", "downstream"):
         if getattr(buf, key) not in station_ids:
             yield (*loc, key), f"unknown station '{getattr(buf, key)}'"
     if buf.upstream in station_ids and buf.downstream in station_ids:
         up, down = station_ids.index(buf.upstream), station_ids.index(buf.downstream)
-        if down != up + 1:
+        closes_loop = loop and up == len(station_ids) - 1 and down == 0
+        if down != up + 1 and not closes_loop:
             yield (
                 (*loc, "downstream"),
                 (f"a buffer joins consecutive stations; '{buf.downstream}' does not follow '{buf.upstream}'"),
             )
+
+
+def _check_loop(loc: Loc, line: Line) -> Iterator[tuple[Loc, str]]:
+    """A closed loop takes no arrivals and needs a free place somewhere, or blocking jams it."""
+    if line.pallets is None:
+        return
+    if line.arrivals is not None:
+        yield (*loc, "arrivals"), "a closed loop (pallets) takes no arrivals: its pallets circulate"
+    ids = [s.id for s in line.stations]
+    capacity = {b.upstream: b.capacity for b in line.buffers}
+    places = sum(s.sim.machines + capacity.get(s.id, 1) for s in line.stations)
+    if line.pallets >= places:
+        yield (
+            (*loc, "pallets"),
+            f"{line.pallets} pallets fill all {places} places of the loop ({', '.join(ids)}): "
+            f"with blocking after service it jams; use at most {places - 1}",
+        )
 
 
 def _check_roles(loc: Loc, asset: Station | Buffer) -> Iterator[tuple[Loc, str]]:

@@ -1,71 +1,43 @@
-"""The general SimPy engine for a serial line: stations, buffers, blocking after service.
+"""The general SimPy engine: serial lines and closed loops, parallel machines, blocking after service.
 
-Semantics (shared with the virtual plant and documented in docs/simulation.md):
+It runs any line the model file describes, and it is the engine of the virtual plant. The
+semantics (docs/simulation.md) are shared with the fast engine (fast.py); both take their random
+numbers from the same ``Draws``:
 
-* the first station never starves (unlimited supply), the last never blocks (unlimited demand);
-* a station takes a part from its upstream buffer, processes it for a drawn processing time divided
-  by its speed factor, then scraps it (with the scrap rate) or counts it good and puts it into the
-  downstream buffer, waiting there while the buffer is full (blocking after service);
-* failures are operation-dependent: time to failure is drawn (exponential, mean MTBF) in busy
-  time; a failure interrupts processing for a repair time (exponential, mean MTTR), after which
-  processing resumes where it stopped;
-* a speed factor of zero stops the station (idle) once its current part is done.
-
-Each station draws from its own random streams (processing, scrap, failure, repair), so changing
-one station does not shift another's draws (common random numbers across scenarios).
+* parts are numbered in the order the first station takes them; each station draws a part's
+  processing time and scrap decision by its number, a lot's setup time by the lot's number;
+* a station's machines take parts FIFO from the places in front of the station, change over
+  before the first part of a new lot, process it (with operation- or time-dependent failures),
+  then scrap it or put it into the next station's places, waiting while they are full;
+* the first station of an open line has unlimited supply (or the arrival schedule), the last
+  unlimited demand; in a closed loop the last station feeds the first and all pallets start in
+  front of the first station, and a scrapped part rides its pallet to the end of the loop.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Generator
-from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import simpy
 
 from ..events import StationState
-from ..model.schema import Buffer, Line, Station
-from .distributions import draw
+from ..model.schema import Line
+from .area import Area
+from .draws import Draws, ReplicationDraws
+from .failures import BusyClock, Timeline
+from .layout import Layout
+from .station import StationRun, aggregate
 
-__all__ = ["LineSim", "StationRun"]
+__all__ = ["LineSim", "PartRecord"]
 
 LogEntry = tuple[float, str, str]
-
-
-@dataclass(slots=True)
-class StationRun:
-    """The live, mutable condition of one simulated station."""
-
-    station: Station
-    state: StationState = StationState.IDLE
-    good: int = 0
-    scrap: int = 0
-    failures: int = 0
-    speed: float = 1.0
-    last_cycle: float = 0.0
-    busy_time: float = 0.0
-    busy_since_repair: float = 0.0
-    time_in_state: dict[StationState, float] = field(default_factory=dict)
-    since: float = 0.0
-
-    @property
-    def wear(self) -> float:
-        """Wear from 0 (new) upwards: busy time since the last repair over the MTBF."""
-        mtbf = self.station.sim.mtbf
-        return self.busy_since_repair / mtbf if mtbf else 0.0
-
-
-class _Streams:
-    """Independent random streams of one station."""
-
-    def __init__(self, seed: np.random.SeedSequence) -> None:
-        proc, scrap, fail, repair = (np.random.default_rng(s) for s in seed.spawn(4))
-        self.proc, self.scrap, self.fail, self.repair = proc, scrap, fail, repair
+PartRecord = tuple[int, float, float, float, bool]  # part, taken, completed, departed, bad (scrapped)
+_Process = Generator[Any, Any, None]
 
 
 class LineSim:
-    """A serial line running on a SimPy environment."""
+    """A line running on a SimPy environment."""
 
     def __init__(
         self,
@@ -74,22 +46,42 @@ class LineSim:
         seed: int = 0,
         record: bool = False,
         on_state: Callable[[int, StationState], None] | None = None,
+        draws: ReplicationDraws | None = None,
+        trace: bool = False,
     ) -> None:
         self.env = env
         self.line = line
-        self.stations = [StationRun(s) for s in line.stations]
-        self.buffers: list[simpy.Store] = [simpy.Store(env, capacity=b.capacity) for b in _ordered_buffers(line)]
+        self.layout = Layout.of(line)
+        self.draws = draws if draws is not None else Draws(line, 1, seed).replication(0)
+        self.stations = [StationRun.of(s) for s in line.stations]
         self.log: list[LogEntry] | None = [] if record else None
+        self.trace: list[list[PartRecord]] | None = [[] for _ in line.stations] if trace else None
         self._on_state = on_state
-        seeds = np.random.SeedSequence(seed).spawn(len(line.stations))
-        self._streams = [_Streams(s) for s in seeds]
         self._speed_changed = [env.event() for _ in line.stations]
-        for i in range(len(line.stations)):
-            env.process(self._run(i))
+        self._next_part = 0
+        self._bad: set[int] = set()
+        self.areas = [self._area(i) for i in range(len(line.stations))]
+        self._timelines: dict[tuple[int, int], Timeline] = {}
+        for i, run in enumerate(self.stations):
+            for m in range(len(run.machines)):
+                if run.station.sim.failure_law() is not None and run.station.sim.failure_mode == "time":
+                    self._timelines[i, m] = Timeline(self.draws, i, m)
+                    env.process(self._watch(i, m))
+                env.process(self._machine(i, m))
+        if line.arrivals is not None:
+            env.process(self._release())
+
+    def _area(self, i: int) -> Area | None:
+        if i == 0 and self.layout.pallets is not None:
+            return Area(self.env, self.layout.places(0), [-1] * self.layout.pallets)
+        if i == 0 and self.line.arrivals is None:
+            return None  # unlimited supply
+        return Area(self.env, self.layout.places(i))
 
     def buffer_level(self, index: int) -> int:
-        """Parts currently in buffer ``index`` (between station index and index + 1)."""
-        return len(self.buffers[index].items)
+        """Parts currently in buffer ``index`` (after station ``index``; the last one closes a loop)."""
+        area = self.areas[(index + 1) % len(self.areas)]
+        return len(area.queue) if area is not None else 0
 
     def set_speed(self, index: int, factor: float) -> None:
         """Change a station's speed factor (1.0 nominal); it applies from the next part."""
@@ -98,93 +90,133 @@ class LineSim:
         self._speed_changed[index] = self.env.event()
         event.succeed()
 
-    def _set(self, i: int, state: StationState) -> None:
-        run = self.stations[i]
-        if run.state is state:
-            return
-        now = self.env.now
-        run.time_in_state[run.state] = run.time_in_state.get(run.state, 0.0) + now - run.since
-        run.state, run.since = state, now
-        if self.log is not None:
-            self.log.append((now, run.station.id, state.value))
-        if self._on_state is not None:
-            self._on_state(i, state)
+    # ------------------------------------------------------------------------ states and log
+
+    def _set(self, i: int, m: int, activity: StationState) -> None:
+        """A machine starts an activity; it shows as down while its time-dependent failure lasts."""
+        self.stations[i].machines[m].activity = activity
+        self._show(i, m)
+
+    def _show(self, i: int, m: int) -> None:
+        run, now = self.stations[i], self.env.now
+        machine = run.machines[m]
+        timeline = self._timelines.get((i, m))
+        down = timeline is not None and timeline.down_until(now) is not None
+        machine.enter(StationState.DOWN if down else machine.activity, now)
+        if run.enter(aggregate([x.state for x in run.machines]), now):
+            if self.log is not None:
+                self.log.append((now, run.station.id, run.state.value))
+            if self._on_state is not None:
+                self._on_state(i, run.state)
 
     def _note(self, i: int, what: str) -> None:
         if self.log is not None:
             self.log.append((self.env.now, self.stations[i].station.id, what))
 
-    def _run(self, i: int) -> Generator[Any, Any, None]:
-        run, streams = self.stations[i], self._streams[i]
-        up = self.buffers[i - 1] if i > 0 else None
-        down = self.buffers[i] if i < len(self.buffers) else None
-        sim = run.station.sim
-        ttf = _failure_draw(sim.mtbf, streams.fail)
+    # ------------------------------------------------------------------------------ processes
+
+    def _release(self) -> _Process:
+        arrivals, area = self.line.arrivals, self.areas[0]
+        assert arrivals is not None and area is not None
+        k = 0
         while True:
-            while run.speed <= 0:
-                self._set(i, StationState.IDLE)
-                yield self._speed_changed[i]
+            for _ in range(arrivals.batch):
+                area.put(-1)
+            yield self.env.timeout(self.draws.release_gap(k))
+            k += 1
+
+    def _watch(self, i: int, m: int) -> _Process:
+        """Show a time-dependent failure whatever the machine is doing."""
+        timeline, machine = self._timelines[i, m], self.stations[i].machines[m]
+        k = 0
+        while True:
+            start, end = timeline.period(k)
+            yield self.env.timeout(start - self.env.now)
+            machine.failures += 1
+            self._show(i, m)
+            yield self.env.timeout(end - self.env.now)
+            machine.busy_since_repair = 0.0
+            self._show(i, m)
+            k += 1
+
+    def _stopped(self, i: int, m: int) -> _Process:
+        while self.stations[i].speed <= 0:
+            self._set(i, m, StationState.IDLE)
+            yield self._speed_changed[i]
+
+    def _machine(self, i: int, m: int) -> _Process:
+        run = self.stations[i]
+        sim, loop, last = run.station.sim, self.layout.loop, i == len(self.stations) - 1
+        up = self.areas[i]
+        down = self.areas[0] if last and loop else None if last else self.areas[i + 1]
+        clock = BusyClock(self.draws, i, m) if sim.failure_law() and sim.failure_mode == "operation" else None
+        lot: int | None = None
+        while True:
+            yield from self._stopped(i, m)
+            part = -1
             if up is not None:
-                if not up.items:
-                    self._set(i, StationState.STARVED)
+                if not up.queue:
+                    self._set(i, m, StationState.STARVED)
                 part = yield up.get()
-            else:
-                part = None
-            while run.speed <= 0:  # stopped while waiting for the part
-                self._set(i, StationState.IDLE)
-                yield self._speed_changed[i]
-            self._set(i, StationState.RUNNING)
+            yield from self._stopped(i, m)
+            if i == 0:
+                part, self._next_part = self._next_part, self._next_part + 1
+            taken = self.env.now
+            if sim.setup is not None and part // sim.setup.every != lot:
+                lot = part // sim.setup.every
+                self._set(i, m, StationState.CHANGEOVER)
+                yield from self._work(i, m, self.draws.setup(i, lot), None)
+            self._set(i, m, StationState.RUNNING)
             self._note(i, "start")
-            duration = draw(sim.processing_time, streams.proc) / max(run.speed, 1e-9)
-            ttf = yield from self._process(i, duration, ttf)
-            run.last_cycle = duration
-            if sim.scrap_rate > 0 and streams.scrap.random() < sim.scrap_rate:
-                run.scrap += 1
-                self._note(i, "scrap")
-                continue
-            run.good += 1
-            self._note(i, "finish")
-            if down is not None:
-                if len(down.items) >= down.capacity:
-                    self._set(i, StationState.BLOCKED)
+            duration = self.draws.processing(i, part) / max(run.speed, 1e-9)
+            yield from self._work(i, m, duration, clock)
+            run.last_cycle, completed = duration, self.env.now
+            scrapped = self.draws.scrapped(i, part)
+            run.scrap += scrapped
+            run.good += not scrapped
+            self._note(i, "scrap" if scrapped else "finish")
+            if scrapped and loop:
+                self._bad.add(part)
+            if down is not None and not (scrapped and not loop):
+                if down.full:
+                    self._set(i, m, StationState.BLOCKED)
                 yield down.put(part)
                 self._note(i, "release")
+            if up is not None:
+                up.leave()
+            if self.trace is not None:
+                self.trace[i].append((part, taken, completed, self.env.now, scrapped or part in self._bad))
 
-    def _process(self, i: int, duration: float, ttf: float) -> Generator[Any, Any, float]:
-        """Process for ``duration`` busy seconds, failing whenever the failure clock runs out."""
-        run, streams, sim = self.stations[i], self._streams[i], self.stations[i].station.sim
+    def _work(self, i: int, m: int, duration: float, clock: BusyClock | None) -> _Process:
+        """Work ``duration`` seconds (processing when a busy clock or time failures apply, else setup)."""
+        machine = self.stations[i].machines[m]
+        timeline = self._timelines.get((i, m))
+        processing = clock is not None or machine.activity is StationState.RUNNING
         remaining = duration
-        while ttf <= remaining:
-            yield self.env.timeout(ttf)
-            remaining -= ttf
-            run.busy_time += ttf
-            run.failures += 1
-            self._set(i, StationState.DOWN)
-            assert sim.mttr is not None
-            yield self.env.timeout(float(streams.repair.exponential(sim.mttr)))
-            run.busy_since_repair = 0.0
-            ttf = _failure_draw(sim.mtbf, streams.fail)
-            self._set(i, StationState.RUNNING)
+        while clock is not None and clock.left <= remaining:  # operation-dependent failures
+            yield self.env.timeout(clock.left)
+            remaining -= clock.left
+            machine.busy_time += clock.left
+            machine.failures += 1
+            self._set(i, m, StationState.DOWN)
+            yield self.env.timeout(clock.repair())
+            machine.busy_since_repair = 0.0
+            self._set(i, m, StationState.RUNNING)
+        while timeline is not None:  # time-dependent failures: work only while up
+            end = timeline.down_until(self.env.now)
+            if end is not None:
+                self._show(i, m)
+                yield self.env.timeout(end - self.env.now)
+                self._show(i, m)
+            step = timeline.next_failure(self.env.now) - self.env.now
+            if remaining <= step:
+                break
+            yield self.env.timeout(step)
+            remaining -= step
+            machine.busy_time += step if processing else 0.0
         yield self.env.timeout(remaining)
-        run.busy_time += remaining
-        run.busy_since_repair += remaining
-        return ttf - remaining
-
-
-def _failure_draw(mtbf: float | None, rng: np.random.Generator) -> float:
-    return float(rng.exponential(mtbf)) if mtbf else float("inf")
-
-
-def _ordered_buffers(line: Line) -> list[Buffer]:
-    """Buffers in flow order, one between each pair of consecutive stations.
-
-    A pair the model leaves without a buffer gets a one-place hand-over (the smallest buffer).
-    """
-    by_upstream = {b.upstream: b for b in line.buffers}
-    result = []
-    for up, down in zip(line.stations, line.stations[1:], strict=False):
-        buf = by_upstream.get(up.id) or Buffer(
-            id=f"{up.id}-to-{down.id}", upstream=up.id, downstream=down.id, capacity=1
-        )
-        result.append(buf)
-    return result
+        if clock is not None:
+            clock.left -= remaining
+        if processing:
+            machine.busy_time += remaining
+            machine.busy_since_repair += remaining
