@@ -43,6 +43,7 @@ async def test_state_lists_every_station_with_live_values_that_change(api: httpx
 async def test_history_returns_stored_samples_in_range(api: httpx.AsyncClient, twin: Twin) -> None:
     signal = f"{LINE}/filler/good_count"
     assert await twin.wait_for(lambda: (twin.state.get(signal).value or 0) >= 5, 15)  # type: ignore[union-attr,operator]
+    await twin.bus.drain()  # history trails live state by at most what is queued on the bus
     doc = (await api.get("/api/history", params={"signal": signal})).json()
     values = [p["value"] for p in doc["points"]]
     assert len(values) >= 3
@@ -122,3 +123,65 @@ async def test_health_and_sources_report_connection_and_counts(
 async def test_openapi_documents_the_endpoints(api: httpx.AsyncClient) -> None:
     paths = (await api.get("/openapi.json")).json()["paths"]
     assert {"/api/health", "/api/assets", "/api/state", "/api/history", "/api/sources"} <= set(paths)
+
+
+async def test_analytics_endpoints_answer_for_the_live_window(api: httpx.AsyncClient, twin: Twin) -> None:
+    path = f"{LINE}/packer/good_count"
+    assert await twin.wait_for(lambda: (twin.state.get(path).value or 0) >= 20, 30)  # type: ignore[union-attr,operator]
+    await twin.bus.drain()
+    start = datetime.fromtimestamp(twin.analytics.origin or 0, UTC).isoformat()
+    params = {"start": start}
+    line = (await api.get("/api/kpis", params=params)).json()
+    assert line["kind"] == "line"
+    assert line["asset"] == LINE
+    assert line["good"] > 0
+    assert line["ideal_cycle_s"] == 1.25
+    filler = (await api.get("/api/kpis", params={**params, "asset": f"{LINE}/filler"})).json()
+    assert filler["kind"] == "station"
+    assert 0 < filler["availability"] <= 1
+    assert filler["time"]["pbt"] > 0
+    production = (await api.get("/api/production", params=params)).json()
+    assert [s["station"].rsplit("/", 1)[1] for s in production["stations"]] == [
+        "rinser",
+        "filler",
+        "capper",
+        "labeler",
+        "packer",
+    ]
+    assert production["target_per_h"] == 2600
+    assert production["throughput_per_h"] > 0
+    states = (await api.get("/api/states", params={**params, "station": f"{LINE}/filler"})).json()
+    assert states["now"]["state"] in {"running", "starved", "blocked", "down"}
+    assert states["intervals"]
+    assert all(i["start"] <= i["end"] for i in states["intervals"])
+    bottlenecks = (await api.get("/api/bottlenecks", params=params)).json()
+    assert {s["station"] for s in bottlenecks["shares"]} == {
+        f"{LINE}/{s}" for s in ("rinser", "filler", "capper", "labeler", "packer")
+    }
+    assert sum(s["total"] for s in bottlenecks["shares"]) == pytest.approx(
+        sum(t["end"] - t["start"] for t in bottlenecks["timeline"]) / (bottlenecks["end"] - bottlenecks["start"])
+    )
+    report = (await api.get("/api/report", params=params)).json()
+    assert report[-1]["asset"] == "line1"
+    assert (await api.get("/api/alerts")).json() == []
+    missing = await api.post("/api/alerts/12345/acknowledge", params={"by": "anna"})
+    assert missing.status_code == 404
+    assert (await api.get("/api/kpis", params={"asset": "acme/nowhere"})).status_code == 404
+    assert (await api.get("/api/states", params={"station": f"{LINE}/b1"})).status_code == 404
+
+
+async def test_windows_before_the_twin_started_are_recomputed_from_history(
+    api: httpx.AsyncClient, plant: VirtualPlant, twin: Twin
+) -> None:
+    path = f"{LINE}/packer/good_count"
+    assert await twin.wait_for(lambda: (twin.state.get(path).value or 0) >= 10, 30)  # type: ignore[union-attr,operator]
+    await plant.pause()
+    final = plant.engine.values[path]
+    assert await twin.wait_for(lambda: twin.state.get(path).value == final, 10)  # type: ignore[union-attr]
+    await twin.bus.drain()
+    origin, end = twin.analytics.origin or 0, datetime.now(UTC).isoformat()
+    iso = lambda t: datetime.fromtimestamp(t, UTC).isoformat()  # noqa: E731
+    recomputed = (await api.get("/api/kpis", params={"start": iso(origin - 600), "end": end})).json()
+    live = (await api.get("/api/kpis", params={"start": iso(origin), "end": end})).json()
+    assert recomputed["good"] == live["good"] > 0
+    assert recomputed["time"]["apt"] == live["time"]["apt"]

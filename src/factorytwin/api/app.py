@@ -10,6 +10,7 @@ from fastapi import FastAPI, HTTPException, Query
 from .. import __version__
 from ..clock import utc
 from ..runtime import Twin
+from .analytics import analytics_router
 from .schemas import AssetOut, AssetState, HistoryOut, LineOut, PointOut, SignalValue, StateOut, to_iso
 
 __all__ = ["create_app"]
@@ -101,4 +102,5 @@ def create_app(twin: Twin) -> FastAPI:
         """Health of every source: connected, last seen, messages, samples, errors, reconnects."""
         return [c.health.as_dict() for c in twin.connectors.values()]
 
+    app.include_router(analytics_router(twin))
     return app

@@ -67,6 +67,7 @@ class Analytics:
         self.detectors = list(detectors)
         self.intervals: dict[str, list[StateInterval]] = {s.path: [] for s in index.stations}
         self.now: float | None = None
+        self.origin: float | None = None  # the earliest source time seen: windows from here on are complete
 
     def apply(self, batch: list[Sample]) -> Update:
         """Fold a batch in; return what changed."""
@@ -78,7 +79,9 @@ class Analytics:
         for detector in self.detectors:
             update.findings += detector.apply(batch)
         update.findings.sort(key=lambda f: f.time)
-        self.now = max(self.now or batch[-1].source_time, max(s.source_time for s in batch))
+        first, last = min(s.source_time for s in batch), max(s.source_time for s in batch)
+        self.origin = first if self.origin is None else min(self.origin, first)
+        self.now = last if self.now is None else max(self.now, last)
         update.alerts = self.alerts.apply(update.findings) + self.alerts.tick(self.now)
         return update
 
