@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import csv
 import json
 import os
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -153,3 +155,42 @@ def test_plant_command_serves_the_model_over_opcua(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_report_reads_a_running_twin_through_its_api_and_a_stopped_one_from_its_file(tmp_path: Path) -> None:
+    port, db = free_port(), tmp_path / "plant.duckdb"
+    proc = subprocess.Popen(
+        [*CLI, "demo", "--port", str(port), "--speed", "20", "--duration", "60", "--db", str(db)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=ROOT,
+    )
+    now = datetime.now(UTC)
+    window = ["--from", (now - timedelta(hours=1)).isoformat(), "--to", (now + timedelta(hours=1)).isoformat()]
+    try:
+        wait_for_line(proc, "twin API on")
+        deadline = time.monotonic() + 30
+        while httpx.get(f"http://127.0.0.1:{port}/api/kpis", timeout=5).json()["good"] < 20:
+            assert time.monotonic() < deadline
+            time.sleep(0.5)
+        locked = run("report", "examples/bottling.yaml", *window, "--db", str(db))
+        assert locked.returncode == 1
+        assert "--api http://host:port" in locked.stderr
+        live = run("report", "examples/bottling.yaml", *window, "--api", f"http://127.0.0.1:{port}")
+        assert live.returncode == 0, live.stderr
+        assert "Shift report" in live.stdout
+        assert "line1" in live.stdout
+    finally:
+        proc.terminate()
+        proc.wait(15)
+    csv_path = tmp_path / "report.csv"
+    stopped = run("report", "examples/bottling.yaml", *window, "--db", str(db), "--csv", str(csv_path))
+    assert stopped.returncode == 0, stopped.stderr
+    too_long = run("report", "examples/bottling.yaml", "--from", "2020-01-01", "--to", "2030-01-01", "--db", str(db))
+    assert too_long.returncode == 2
+    assert "at most 92 days" in too_long.stderr
+    rows = list(csv.DictReader(csv_path.open()))
+    assert [r["asset"] for r in rows[:6]] == ["rinser", "filler", "capper", "labeler", "packer", "line1"]
+    assert int(rows[5]["good"]) > 0
+    assert 0 < float(rows[1]["availability"]) <= 1

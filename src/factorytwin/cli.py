@@ -8,9 +8,11 @@ import logging
 import socket
 import sys
 from collections.abc import Callable, Coroutine
+from datetime import datetime
 from importlib import resources
 from pathlib import Path
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 import typer
 import uvicorn
@@ -25,6 +27,7 @@ from .historian import DuckDBHistorian
 from .model import PlantIndex, PlantModel, json_schema, load_model, parse_model
 from .model.skeleton import skeleton_yaml
 from .plant import VirtualPlant
+from .reports import MAX_REPORT_DAYS, report_from_api, report_from_file, report_table, write_csv
 from .runtime import Twin
 
 __all__ = ["app", "example_path", "free_port", "main"]
@@ -209,6 +212,49 @@ def _browse_command(
         err.print(f"found {len(tags)} variables on {escape(url)}" + (f"; wrote {output}" if output else ""))
 
     _run(main)
+
+
+@app.command("report")
+def _report_command(
+    file: FileArg,
+    start: Annotated[str, typer.Option("--from", help="Start, ISO 8601 (site time if no offset)")],
+    end: Annotated[str, typer.Option("--to", help="End, ISO 8601 (site time if no offset)")],
+    db: Db = "factorytwin.duckdb",
+    api: Annotated[
+        str | None, typer.Option(help="Ask a running twin (http://host:port) instead of reading --db")
+    ] = None,
+    line: Annotated[str | None, typer.Option(help="Line path (default: the first line)")] = None,
+    csv_out: Annotated[Path | None, typer.Option("--csv", help="Also write the rows as CSV here")] = None,
+) -> None:
+    """Print a shift report (KPIs per shift, station and line) and optionally write it as CSV."""
+    model = _load(file)
+    zone = ZoneInfo(model.enterprise.sites[0].timezone)
+    t0, t1 = (_instant(text, zone) for text in (start, end))
+    if not 0 < (t1 - t0).total_seconds() <= MAX_REPORT_DAYS * 86400:
+        err.print(f"[red]error[/red] --from must be before --to, at most {MAX_REPORT_DAYS} days apart")
+        raise typer.Exit(2)
+
+    async def main() -> None:
+        if api:
+            rows = await report_from_api(api, t0.timestamp(), t1.timestamp(), line)
+        else:
+            rows = await report_from_file(model, Path(db), t0.timestamp(), t1.timestamp(), line)
+        out.print(report_table(rows, model.enterprise.sites[0].timezone))
+        if csv_out is not None:
+            write_csv(rows, csv_out)
+            out.print(f"wrote {len(rows)} rows to {csv_out}")
+
+    _run(main)
+
+
+def _instant(text: str, zone: ZoneInfo) -> datetime:
+    """An ISO 8601 time; without an offset it is in the site's time zone."""
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        err.print(f"[red]error[/red] '{escape(text)}' is not an ISO 8601 time like 2026-11-24T06:00")
+        raise typer.Exit(2) from None
+    return value.replace(tzinfo=zone) if value.tzinfo is None else value
 
 
 def free_port() -> int:

@@ -162,8 +162,10 @@ def analytics_router(twin: Twin) -> APIRouter:
 
     @router.get("/report")
     async def report(line: str | None = None, start: Start = None, end: End = None) -> list[dict[str, Any]]:
-        """Shift report: KPIs per shift of the window, for each station and the line."""
+        """Shift report: KPIs per shift of the window (at most 92 days), for each station and the line."""
         t0, t1 = window(start, end)
+        if t1 - t0 > 92 * 86400:
+            raise HTTPException(422, "a report covers at most 92 days")
         rows = (await analysis(t0, t1)).shift_report(line_of(line), t0, t1)
         return [{"shift": r.shift, "start": r.start, "end": r.end, "asset": r.asset, **r.kpis.as_dict()} for r in rows]
 

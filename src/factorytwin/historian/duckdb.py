@@ -38,8 +38,15 @@ _TS = pa.timestamp("us", tz="UTC")
 class DuckDBHistorian:
     """Stores samples in a DuckDB database (a file, or ``:memory:``)."""
 
-    def __init__(self, path: str | Path = ":memory:", batch_size: int = 50_000, flush_interval_s: float = 1.0) -> None:
+    def __init__(
+        self,
+        path: str | Path = ":memory:",
+        batch_size: int = 50_000,
+        flush_interval_s: float = 1.0,
+        read_only: bool = False,
+    ) -> None:
         self.path = str(path)
+        self.read_only = read_only
         self.batch_size = batch_size
         self.flush_interval_s = flush_interval_s
         self.stored = 0
@@ -51,7 +58,7 @@ class DuckDBHistorian:
     async def open(self) -> None:
         """Open (creating if needed) the database and its table."""
         try:
-            self._db = await self._call(_connect, self.path)
+            self._db = await self._call(_connect, self.path, self.read_only)
         except duckdb.Error as exc:
             raise HistorianError(f"cannot open historian {self.path}: {exc}") from exc
 
@@ -145,13 +152,14 @@ class DuckDBHistorian:
         return await asyncio.get_running_loop().run_in_executor(self._worker, fn, *args)
 
 
-def _connect(path: str) -> duckdb.DuckDBPyConnection:
-    if path != ":memory:":
+def _connect(path: str, read_only: bool) -> duckdb.DuckDBPyConnection:
+    if path != ":memory:" and not read_only:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-    db = duckdb.connect(path)
+    db = duckdb.connect(path, read_only=read_only)
     db.execute("SET TimeZone = 'UTC'")
-    db.execute(_SCHEMA)
-    db.execute(EVENT_SCHEMA)
+    if not read_only:
+        db.execute(_SCHEMA)
+        db.execute(EVENT_SCHEMA)
     return db
 
 
