@@ -185,3 +185,17 @@ async def test_windows_before_the_twin_started_are_recomputed_from_history(
     live = (await api.get("/api/kpis", params={"start": iso(origin), "end": end})).json()
     assert recomputed["good"] == live["good"] > 0
     assert recomputed["time"]["apt"] == live["time"]["apt"]
+
+
+async def test_running_twin_names_the_designed_bottleneck(model, endpoints) -> None:  # type: ignore[no-untyped-def]
+    async with VirtualPlant(model, speed=60, endpoints=endpoints), Twin(model, endpoints=endpoints) as twin:
+        transport = httpx.ASGITransport(app=create_app(twin))
+        async with httpx.AsyncClient(transport=transport, base_url="http://twin") as api:
+            # samples carry wall-clock times: at x60, 6 s of them hold 6 plant minutes
+            a = twin.analytics
+            assert await twin.wait_for(lambda: a.now is not None and a.origin is not None and a.now - a.origin > 6, 30)
+            start = datetime.fromtimestamp(a.origin + 1, UTC).isoformat()  # type: ignore[operator]
+            doc = (await api.get("/api/bottlenecks", params={"start": start})).json()
+    assert doc["main"] == f"{LINE}/filler", doc["shares"]
+    filler = next(s for s in doc["shares"] if s["station"].endswith("/filler"))
+    assert filler["total"] > 0.5
