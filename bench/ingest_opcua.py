@@ -15,10 +15,10 @@ Method
   (iterator mode, unbounded event queue so nothing is dropped client-side),
   ``sub.subscribe_data_change(nodes, queuesize=1000, sampling_interval=0)`` (the monitored-item
   parameters of the twin's connector) and ``async for ev in sub`` counting the events.
-* **Twin phase** - a generated plant model (one line, stations of 100 signals) bound to the same
-  nodes, run by ``Twin`` with a ``DuckDBHistorian`` in a temporary file. A sample counts once it is in
-  both the live state and the historian: at each window edge the historian is flushed and
-  ``min(state.applied, historian.stored)`` is read. After the twin stops (bus drained, historian
+* **Twin phase** - a generated plant model (one line, stations of ``--station-size`` signals) bound
+  to the same nodes, run by ``Twin`` with a ``DuckDBHistorian`` in a temporary file. A sample counts
+  once it is in both the live state and the historian: at each window edge the historian is flushed
+  and ``min(state.applied, historian.stored)`` is read. After the twin stops (bus drained, historian
   closed): intake accepted == live state applied == historian stored == rows in the DuckDB file.
 * **Sustained** - each phase subscribes, waits ``--warmup`` s, then measures over ``--seconds`` s.
   Phases alternate raw, twin (``--rounds`` times) against the same server and load; rates are means.
@@ -59,14 +59,14 @@ from asyncua import Client, Server, ua
 from asyncua.server.monitored_item_service import MonitoredItemService
 
 from factorytwin.historian import DuckDBHistorian
-from factorytwin.model import parse_model
+from factorytwin.model import PlantModel, parse_model
 from factorytwin.runtime import Twin
 
 NAMESPACE_URI = "urn:factorytwin:bench"
-STATION_SIZE = 100  # signals per generated station
 QUEUE_SIZE = 1000  # monitored-item queue size, as in OpcUaConnector
 PUBLISH_MS = 100.0  # publishing interval, the model's default
 STOP_TIMEOUT_S = 15.0  # Twin.stop() takes a few seconds at most when it works
+BUSY_MACHINE = 0.5  # other processes' mean CPU use above which the rates are flagged as perturbed
 KEPT_UP = 0.95  # a phase that received this share of the writes kept up with the generator
 
 
@@ -80,6 +80,7 @@ class Settings:
     seconds: float
     rounds: int
     publish_ms: float
+    station_size: int
 
 
 @dataclass(frozen=True)
@@ -129,7 +130,8 @@ def generate(
     port: int, signals: int, rate: float, batch: int, lean: bool, written: Synchronized[int], ready: MpEvent
 ) -> None:
     """Process entry point: serve the variables and keep rewriting them until terminated."""
-    logging.basicConfig(level=logging.CRITICAL)  # e.g. BadNoSubscription when a client leaves
+    logging.basicConfig()
+    logging.getLogger().setLevel(logging.CRITICAL)  # e.g. BadNoSubscription when a client leaves
     if lean:
         MonitoredItemService.datachange_callback = _lean_datachange_callback
     asyncio.run(_generate(port, signals, rate, batch, written, ready))
@@ -212,7 +214,9 @@ class Generator:
     """The load generator process and its shared write counter."""
 
     def __init__(self, signals: int, rate: float, batch: int, lean: bool) -> None:
-        ctx = mp.get_context("spawn")
+        # the platform's default: fork on Linux (no event loop or thread exists yet), which skips
+        # re-importing this module's dependencies in the child
+        ctx = mp.get_context()
         self.port = _free_port()
         self.url = f"opc.tcp://127.0.0.1:{self.port}/bench"
         self._written: Synchronized[int] = ctx.Value("Q", 0)
@@ -228,8 +232,10 @@ class Generator:
     def written(self) -> int:
         return int(self._written.value)
 
-    def start(self, timeout: float = 60.0) -> None:
+    def start(self) -> None:
         self._proc.start()
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
         while not self._ready.wait(0.2):
             if not self._proc.is_alive() or time.monotonic() > deadline:
@@ -314,9 +320,8 @@ async def raw_phase(gen: Generator, settings: Settings) -> Phase:
     return Phase("raw", window, lost, f"connection losses {lost}" if lost else "")
 
 
-async def twin_phase(gen: Generator, settings: Settings, db_path: Path) -> Phase:
+async def twin_phase(gen: Generator, settings: Settings, model: PlantModel, db_path: Path) -> Phase:
     """The twin on the same nodes: samples that reached live state and historian, then a drain check."""
-    model = parse_model(model_yaml(settings.signals, gen.url, settings.publish_ms), "bench.yaml")
     historian = DuckDBHistorian(db_path)
     twin = Twin(model, historian=historian, endpoints={"bench": gen.url})
 
@@ -365,24 +370,25 @@ def end_to_end(twin: Twin, db_path: Path) -> str:
     )
 
 
-def model_yaml(signals: int, url: str, publish_ms: float) -> str:
-    """A one-line plant whose stations hold ``signals`` signals bound to the generator's nodes (JSON is YAML)."""
+def model_yaml(settings: Settings, url: str) -> str:
+    """A one-line plant whose stations hold the generator's signals, ``station_size`` each (JSON is YAML)."""
+    size = settings.station_size
     stations = [
         {
-            "id": f"st{first // STATION_SIZE:03d}",
+            "id": f"st{first // size:04d}",
             "sim": {"processing_time": {"mean": 1}},
             "signals": [
                 {"id": f"s{i:05d}", "binding": {"opcua": {"node": node_id(i)}}}
-                for i in range(first, min(first + STATION_SIZE, signals))
+                for i in range(first, min(first + size, settings.signals))
             ],
         }
-        for first in range(0, signals, STATION_SIZE)
+        for first in range(0, settings.signals, size)
     ]
     line = {"id": "line", "source": "bench", "stations": stations}
     model = {
         "factorytwin": 1,
         "enterprise": {"id": "bench", "sites": [{"id": "site", "areas": [{"id": "area", "lines": [line]}]}]},
-        "sources": {"bench": {"kind": "opcua", "endpoint": url, "publishing_interval_ms": publish_ms}},
+        "sources": {"bench": {"kind": "opcua", "endpoint": url, "publishing_interval_ms": settings.publish_ms}},
     }
     return json.dumps(model, indent=1)
 
@@ -390,11 +396,12 @@ def model_yaml(signals: int, url: str, publish_ms: float) -> str:
 # --- running and reporting -----------------------------------------------------------------------
 
 
-async def run_phases(gen: Generator, settings: Settings, workdir: Path) -> list[Phase]:
+async def run_phases(gen: Generator, settings: Settings, model: PlantModel, workdir: Path) -> list[Phase]:
     """Alternate raw and twin phases against the same running generator."""
     phases: list[Phase] = []
     for rnd in range(1, settings.rounds + 1):
-        for phase in (raw_phase(gen, settings), twin_phase(gen, settings, workdir / f"history-{rnd}.duckdb")):
+        history = workdir / f"history-{rnd}.duckdb"
+        for phase in (raw_phase(gen, settings), twin_phase(gen, settings, model, history)):
             result = await phase
             print(f"  round {rnd} {describe(result)}", flush=True)
             phases.append(result)
@@ -429,8 +436,8 @@ def report(settings: Settings, phases: list[Phase], wall: float) -> None:
     load = "max" if settings.rate <= 0 else f"{settings.rate:.0f}/s"
     print(
         f"signals={settings.signals} rate={load} batch={settings.batch} publish={settings.publish_ms:.0f}ms "
-        f"server={'lean' if settings.lean else 'stock'} window={settings.seconds:.0f}s warmup={settings.warmup:.0f}s "
-        f"rounds={settings.rounds} wall={wall:.1f}s"
+        f"server={'lean' if settings.lean else 'stock'} window={settings.seconds:g}s warmup={settings.warmup:g}s "
+        f"rounds={settings.rounds} station_size={settings.station_size} wall={wall:.1f}s"
     )
     for name, label in (("raw", "raw asyncua subscription:"), ("twin", "twin end to end:")):
         print(
@@ -448,6 +455,12 @@ def report(settings: Settings, phases: list[Phase], wall: float) -> None:
 def verdict(phases: list[Phase]) -> list[str]:
     """What limited the rates, and anything that makes them suspect."""
     lines = []
+    others = statistics.fmean(p.window.other_cpu for p in phases)
+    if others > BUSY_MACHINE:
+        lines.append(
+            f"WARNING: other processes used {others:.0%} CPU on average (of {os.cpu_count()} CPUs): the rates "
+            "depend on what they left; the client CPU per sample is the steadier figure"
+        )
     if any(p.losses for p in phases):
         lines.append(
             "WARNING: sessions were lost and rebuilt (see above): those rates measure recovery, not throughput"
@@ -469,20 +482,22 @@ def parse_args(argv: list[str] | None = None) -> Settings:
     add("--rate", type=float, default=0.0, help="target writes/s in total; 0 = as fast as possible (default)")
     add("--batch", type=int, default=200, help="generator writes between event-loop yields (default 200)")
     add("--lean-server", action="store_true", help="drop asyncua's per-change deepcopy in the generator")
-    add("--seconds", type=float, default=None, help="measuring window per phase (default 15, quick 4)")
-    add("--warmup", type=float, default=None, help="seconds before each window (default 3, quick 2)")
+    add("--seconds", type=float, default=None, help="measuring window per phase (default 15, quick 3.5)")
+    add("--warmup", type=float, default=None, help="seconds before each window (default 3, quick 1.5)")
     add("--rounds", type=int, default=None, help="raw/twin alternations (default 2, quick 1)")
     add("--publish-ms", type=float, default=PUBLISH_MS, help="publishing interval in ms (default 100)")
+    add("--station-size", type=int, default=100, help="signals per station of the twin's model (default 100)")
     args = parser.parse_args(argv)
     return Settings(
         signals=args.signals,
         rate=args.rate,
         batch=args.batch,
         lean=args.lean_server,
-        warmup=args.warmup if args.warmup is not None else (2.0 if args.quick else 3.0),
-        seconds=args.seconds if args.seconds is not None else (4.0 if args.quick else 15.0),
+        warmup=args.warmup if args.warmup is not None else (1.5 if args.quick else 3.0),
+        seconds=args.seconds if args.seconds is not None else (3.5 if args.quick else 15.0),
         rounds=args.rounds if args.rounds is not None else (1 if args.quick else 2),
         publish_ms=args.publish_ms,
+        station_size=args.station_size,
     )
 
 
@@ -493,10 +508,15 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     gen = Generator(settings.signals, settings.rate, settings.batch, settings.lean)
     gen.start()
-    print(f"generator pid {gen.pid}: {settings.signals} signals at {gen.url}; client pid {os.getpid()}", flush=True)
     try:
+        model = parse_model(model_yaml(settings, gen.url), "bench.yaml")  # while the generator starts
+        gen.wait_ready()
+        ready = time.perf_counter() - start
+        print(
+            f"generator pid {gen.pid}: {settings.signals} signals at {gen.url}, ready after {ready:.1f} s", flush=True
+        )
         with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
-            phases = asyncio.run(run_phases(gen, settings, Path(tmp)))
+            phases = asyncio.run(run_phases(gen, settings, model, Path(tmp)))
     finally:
         gen.stop()
     report(settings, phases, time.perf_counter() - start)

@@ -82,7 +82,8 @@ class OpcUaConnector:
             await asyncio.sleep(delay)
 
     async def _session(self) -> None:
-        client = Client(self.endpoint, timeout=self.config.timeout_s, watchdog_intervall=1.0)
+        # the watchdog's probe times out after this interval: a busy machine must not cost the session
+        client = Client(self.endpoint, timeout=self.config.timeout_s, watchdog_intervall=self.config.timeout_s)
         self._lost = asyncio.Event()
         client.connection_lost_callback = self._on_connection_lost
         if self.config.security is not None:
@@ -96,7 +97,7 @@ class OpcUaConnector:
             await self._lost.wait()
         finally:
             self._client = None
-            with contextlib.suppress(*_NETWORK_ERRORS, asyncio.CancelledError):
+            with contextlib.suppress(*_NETWORK_ERRORS):  # never swallow cancellation: stop() must return
                 await asyncio.wait_for(client.disconnect(), 2.0)
 
     async def write(self, signal: SignalInfo, value: float) -> None:
@@ -123,7 +124,7 @@ class OpcUaConnector:
             RequestedPublishingInterval=self.config.publishing_interval_ms,
             RequestedLifetimeCount=10000,
             RequestedMaxKeepAliveCount=max(3, int(2000 / self.config.publishing_interval_ms)),
-            MaxNotificationsPerPublish=0,
+            MaxNotificationsPerPublish=10_000,
             PublishingEnabled=True,
         )
         result = await client.uaclient.create_subscription(params, self._on_publish)

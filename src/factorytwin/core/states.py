@@ -3,7 +3,8 @@
 Explicit: the station's ``state`` signal decoded with the model's mapping; a bad or stale state
 sample starts an ``unknown`` interval (a data gap is never counted as running or down).
 
-Inferred, for stations without a state signal, re-evaluated whenever a sample of the line arrives:
+Inferred, for stations without a state signal, re-evaluated when one of its inputs (counters,
+neighbouring buffer levels, speed) changes, and exactly when "a part was counted lately" expires:
 
 * a part was counted within the last ``k`` nominal cycles (default 3)  -> running
 * else the upstream buffer is empty                                     -> starved
@@ -14,6 +15,7 @@ Inferred, for stations without a state signal, re-evaluated whenever a sample of
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -55,6 +57,12 @@ class _Inference:
         self.window = cycles * station.asset.sim.processing_time.mean  # type: ignore[union-attr]
         self.last_count: float | None = None
 
+    @property
+    def inputs(self) -> list[str]:
+        """The signals this station's inferred state reads."""
+        levels = [b.path for b in (self.upstream, self.downstream) if b is not None]
+        return [*self.counters, *levels, *([self.speed] if self.speed else [])]
+
 
 class StateTracker:
     """Turns the sample stream into closed state intervals per station."""
@@ -65,34 +73,43 @@ class StateTracker:
         self._decode: dict[str, Callable[[int], StationState]] = {}
         self._infer: dict[str, _Inference] = {}
         self._latest: dict[str, float] = {}  # latest usable value of signals inference reads
-        self._line_of: dict[str, list[str]] = {}  # signal path -> inferred stations of its line
+        self._readers: dict[str, list[str]] = {}  # signal path -> inferred stations that read it
+        self._expiry: list[tuple[float, str]] = []  # (when "counted lately" runs out, station): a min-heap
         for station in index.stations:
             state = station.by_role(Role.STATE)
             if state is not None:
                 self._explicit[state.path] = station.path
                 self._decode[state.path] = state.state_of
             else:
-                self._infer[station.path] = _Inference(station, index, infer_cycles)
-        inferred_lines = {index.assets[p].line_path for p in self._infer}
-        for sig in index.signals.values():
-            if sig.line_path in inferred_lines:
-                self._line_of[sig.path] = [p for p in self._infer if index.assets[p].line_path == sig.line_path]
+                inf = self._infer[station.path] = _Inference(station, index, infer_cycles)
+                for signal in inf.inputs:
+                    self._readers.setdefault(signal, []).append(station.path)
 
     def apply(self, batch: list[Sample]) -> list[StateInterval]:
         """Fold samples (in source-time order) in; return the intervals that closed."""
         closed: list[StateInterval] = []
         for s in batch:
+            if self._expiry and self._expiry[0][0] <= s.source_time:
+                self._expire(s.source_time, closed)
             station = self._explicit.get(s.signal)
             if station is not None:
                 code = _state_code(s)
                 state = self._decode[s.signal](code) if code is not None else StationState.UNKNOWN
                 self._enter(station, state, s.source_time, closed)
-            stations = self._line_of.get(s.signal)
-            if stations is not None:
-                self._note(s)
-                for path in stations:
+            readers = self._readers.get(s.signal)
+            if readers is not None:
+                self._note(s, readers)
+                for path in readers:
                     self._enter(path, self._inferred(self._infer[path], s.source_time), s.source_time, closed)
         return closed
+
+    def _expire(self, now: float, closed: list[StateInterval]) -> None:
+        """Stations whose last count has grown old stop running exactly when it did."""
+        while self._expiry and self._expiry[0][0] <= now:
+            at, path = heapq.heappop(self._expiry)
+            inf = self._infer[path]
+            if inf.last_count is not None and inf.last_count + inf.window == at:
+                self._enter(path, self._inferred(inf, at, counted_lately=False), at, closed)
 
     def current(self, station: str) -> StateInterval | None:
         """The interval a station is in now (open)."""
@@ -111,18 +128,21 @@ class StateTracker:
         if cur is None or t >= cur.start:
             self._current[station] = StateInterval(station, state, t)
 
-    def _note(self, s: Sample) -> None:
+    def _note(self, s: Sample, readers: list[str]) -> None:
         if s.quality.usable and isinstance(s.value, int | float):
-            for path in self._line_of[s.signal]:
+            for path in readers:
                 inf = self._infer[path]
                 if s.signal in inf.counters and (s.signal not in self._latest or s.value > self._latest[s.signal]):
                     inf.last_count = s.source_time
+                    heapq.heappush(self._expiry, (s.source_time + inf.window, path))
             self._latest[s.signal] = float(s.value)
         else:
             self._latest.pop(s.signal, None)
 
-    def _inferred(self, inf: _Inference, t: float) -> StationState:
-        if inf.last_count is not None and t - inf.last_count <= inf.window:
+    def _inferred(self, inf: _Inference, t: float, counted_lately: bool | None = None) -> StationState:
+        if counted_lately is None:
+            counted_lately = inf.last_count is not None and t - inf.last_count < inf.window
+        if counted_lately:
             return StationState.RUNNING
         if inf.upstream is not None and self._latest.get(inf.upstream.path) == 0:
             return StationState.STARVED

@@ -74,13 +74,17 @@ class DuckDBHistorian:
             if not self._pending or self._db is None:
                 return
             pending, self._pending = self._pending, []
-            table = _to_arrow(pending)
-            try:
-                await self._call(_insert, self._db, table)
-            except duckdb.Error as exc:
-                self._pending[:0] = pending  # keep them for the next attempt
-                raise HistorianError(f"cannot write to historian {self.path}: {exc}") from exc
-            self.stored += len(pending)
+            # shielded: a cancelled caller must not lose the batch it took out of the queue
+            await asyncio.shield(self._write(pending))
+
+    async def _write(self, pending: list[Sample]) -> None:
+        assert self._db is not None
+        try:
+            await self._call(_insert, self._db, _to_arrow(pending))
+        except duckdb.Error as exc:
+            self._pending[:0] = pending  # keep them for the next attempt
+            raise HistorianError(f"cannot write to historian {self.path}: {exc}") from exc
+        self.stored += len(pending)
 
     async def run(self) -> None:
         """Flush on a timer until cancelled (so quiet signals reach the store too)."""
