@@ -96,7 +96,7 @@ async def test_assets_describe_the_model_with_context(api: httpx.AsyncClient) ->
     filler = next(s for s in line["stations"] if s["id"] == "filler")
     volume = next(s for s in filler["signals"] if s["id"] == "fill_volume")
     assert volume["spec"] == {"lsl": 495.0, "usl": 505.0, "target": 500.0}
-    assert volume["normal"] == {"low": 497.0, "high": 503.0}
+    assert volume["normal"] == {"low": 496.0, "high": 504.0}
     speed = next(s for s in filler["signals"] if s["id"] == "speed")
     assert speed["write"] == {"min": 20.0, "max": 120.0, "max_step": 25.0}
 
@@ -163,7 +163,7 @@ async def test_analytics_endpoints_answer_for_the_live_window(api: httpx.AsyncCl
     )
     report = (await api.get("/api/report", params=params)).json()
     assert report[-1]["asset"] == "line1"
-    assert (await api.get("/api/alerts")).json() == []
+    assert isinstance((await api.get("/api/alerts")).json(), list)
     missing = await api.post("/api/alerts/12345/acknowledge", params={"by": "anna"})
     assert missing.status_code == 404
     assert (await api.get("/api/kpis", params={"asset": "acme/nowhere"})).status_code == 404
@@ -199,3 +199,22 @@ async def test_running_twin_names_the_designed_bottleneck(model, endpoints) -> N
     assert doc["main"] == f"{LINE}/filler", doc["shares"]
     filler = next(s for s in doc["shares"] if s["station"].endswith("/filler"))
     assert filler["total"] > 0.5
+
+
+async def test_an_out_of_range_value_raises_an_alert_that_is_acknowledged(api: httpx.AsyncClient, twin: Twin) -> None:
+    setpoint = twin.index.signals[f"{LINE}/labeler/glue_temp_sp"]
+    for value in (150.0, 140.0):  # max_step is 10 degC
+        await twin.connectors["plant"].write(setpoint, value)
+    key = f"anomaly:range:{LINE}/labeler/glue_temp"
+    assert await twin.wait_for(lambda: any(a.key == key for a in twin.analytics.alerts.active()), 30)
+    alert = next(a for a in (await api.get("/api/alerts")).json() if a["key"] == key)
+    assert alert["state"] == "active"
+    assert alert["station"] == f"{LINE}/labeler"
+    assert alert["value"] < 150
+    acked = await api.post(f"/api/alerts/{alert['id']}/acknowledge", params={"by": "anna"})
+    assert acked.status_code == 200
+    assert acked.json()["state"] == "acknowledged"
+    assert acked.json()["acknowledged_by"] == "anna"
+    await twin.bus.drain()
+    stored = (await api.get("/api/alerts", params={"state": "all"})).json()
+    assert next(a for a in stored if a["id"] == alert["id"])["state"] == "acknowledged"

@@ -577,6 +577,7 @@ def test_buffer_against_the_flow(load: Callable[[str], list[str]]) -> None:
     assert load(text) == [
         f"plant.yaml:{line_of(text, 'downstream')}: {LINE}.buffers[b1].downstream: "
         "a buffer joins consecutive stations; 'filler' does not follow 'capper'"
+        " (a closed loop needs the line's pallets)"
     ]
 
 
@@ -723,7 +724,7 @@ def test_json_schema() -> None:
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
     assert schema["title"] == "factorytwin plant model"
     assert schema["type"] == "object"
-    assert set(schema["properties"]) == {"factorytwin", "enterprise", "sources", "virtual_plant"}
+    assert set(schema["properties"]) == {"factorytwin", "enterprise", "sources", "virtual_plant", "alerts", "analytics"}
     assert set(schema["required"]) == {"factorytwin", "enterprise"}
     assert schema["additionalProperties"] is False
     assert schema["properties"]["factorytwin"]["const"] == 1

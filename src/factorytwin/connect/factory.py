@@ -7,11 +7,12 @@ from collections.abc import Sequence
 from ..clock import Clock
 from ..errors import ConnectorError
 from ..model import SignalInfo
-from ..model.sources import ModbusSource, MqttSource, OpcUaSource, Source
+from ..model.sources import ModbusSource, MqttSource, OpcUaSource, Source, SparkplugSource
 from .base import Connector, SampleSink
 from .modbus import ModbusConnector
 from .mqtt import MqttConnector
 from .opcua import OpcUaConnector
+from .sparkplug import SparkplugConnector
 
 __all__ = ["make_connector"]
 
@@ -26,4 +27,6 @@ def make_connector(
         return ModbusConnector(source_id, source, signals, sink, clock)
     if isinstance(source, MqttSource):
         return MqttConnector(source_id, source, signals, sink, clock)
+    if isinstance(source, SparkplugSource):
+        return SparkplugConnector(source_id, source, signals, sink, clock)
     raise ConnectorError(f"source '{source_id}': no connector for kind '{source.kind}'")

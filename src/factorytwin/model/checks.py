@@ -76,9 +76,10 @@ def _check_buffer_links(loc: Loc, buf: Buffer, station_ids: list[str], loop: boo
         up, down = station_ids.index(buf.upstream), station_ids.index(buf.downstream)
         closes_loop = loop and up == len(station_ids) - 1 and down == 0
         if down != up + 1 and not closes_loop:
+            hint = " (a closed loop needs the line's pallets)" if up == len(station_ids) - 1 and down == 0 else ""
             yield (
                 (*loc, "downstream"),
-                (f"a buffer joins consecutive stations; '{buf.downstream}' does not follow '{buf.upstream}'"),
+                f"a buffer joins consecutive stations; '{buf.downstream}' does not follow '{buf.upstream}'{hint}",
             )
 
 

@@ -19,6 +19,7 @@ from .types import Id, Seconds, Strict
 
 __all__ = [
     "AlertSettings",
+    "AnalyticsSettings",
     "Area",
     "Arrivals",
     "Binding",
@@ -35,6 +36,7 @@ __all__ = [
     "Signal",
     "Setup",
     "SignalSim",
+    "SignalSpc",
     "Site",
     "Source",
     "SpecLimits",
@@ -136,6 +138,7 @@ class Signal(Strict):
     binding: Binding | None = None
     write: WriteLimits | None = None
     edge: Edge | None = Field(None, description="Deadband, compression, intervals, unit conversion")
+    spc: SignalSpc | None = Field(None, description="Charting of a quality characteristic")
     states: dict[int, StationState] | None = Field(
         None,
         description="For role 'state': machine code -> state; the default is 0 idle, 1 running, "
@@ -161,12 +164,14 @@ class Distribution(Strict):
             values = data.get("values")
             if not isinstance(values, list) or not values:
                 raise ValueError("an empirical distribution needs a non-empty list of values")
-            if all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+            if all(isinstance(v, int | float) and not isinstance(v, bool) and v >= 0 for v in values):
                 mean = sum(values) / len(values)
                 given = data.get("mean", mean)
                 if not isinstance(given, int | float) or abs(given - mean) > 1e-9 * max(abs(mean), 1.0):
                     raise ValueError(f"an empirical distribution's mean is that of its values ({mean:g}); omit mean")
                 data = {**data, "mean": mean}
+            else:  # the values' own errors say what is wrong; do not add one about the mean
+                data = {**data, "mean": 1.0}
         return data
 
     @model_validator(mode="after")
@@ -298,6 +303,27 @@ class Enterprise(Strict):
     sites: list[Site] = Field(min_length=1)
 
 
+class SignalSpc(Strict):
+    """How a quality characteristic is charted."""
+
+    subgroup: int = Field(1, ge=1, le=10, description="Consecutive measurements per subgroup (1: I-MR, 2-10: X-bar R)")
+
+
+class AnalyticsSettings(Strict):
+    """Parameters of SPC and anomaly detection."""
+
+    alpha: float = Field(1e-4, gt=0, lt=0.5, description="False-alarm probability per sample of learned detectors")
+    persistence: int = Field(3, ge=1, description="Consecutive samples beyond the threshold before a finding")
+    warmup: int = Field(600, ge=2, description="Samples learned before a learned detector reports")
+    settle_s: float = Field(30.0, ge=0, description="Wait after a station starts producing (cover slow lags)")
+    spc_phase1: int = Field(50, ge=10, description="Points that fix a control chart's limits")
+    spc_rules: list[str] = Field(default_factory=lambda: ["we1", "we2", "we3", "we4"], description="Rules charted")
+    spc_alert_rules: list[str] = Field(
+        default_factory=list,
+        description="Rules (and 'spread') that raise alerts; by default SPC findings only show on the charts",
+    )
+
+
 class AlertSettings(Strict):
     """How findings become alerts, and where alerts are pushed."""
 
@@ -322,6 +348,7 @@ class PlantModel(Strict):
     sources: dict[Id, Source] = Field(default_factory=dict)
     virtual_plant: VirtualPlant = VirtualPlant()
     alerts: AlertSettings = AlertSettings()
+    analytics: AnalyticsSettings = AnalyticsSettings()
 
     @field_validator("factorytwin", mode="before")
     @classmethod

@@ -127,8 +127,8 @@ class PlantEngine:
                 self._set(sig.path, _code_of(sig, run.state))
             elif sig.role in _COUNTERS:
                 self._set(sig.path, int(getattr(run, _COUNTERS[sig.role])))
-            elif sig.role is Role.CYCLE_TIME:
-                self._set(sig.path, round(run.last_cycle, 4))
+            elif sig.role is Role.CYCLE_TIME:  # before its first part a station shows its nominal cycle
+                self._set(sig.path, round(run.last_cycle or run.station.sim.processing_time.mean, 4))
 
     def _physics(self) -> Generator[Any, Any, None]:
         dt = self.physics_dt

@@ -9,9 +9,11 @@ from typing import Protocol
 from ..errors import FactoryTwinError
 from ..events import Value
 from ..model import PlantIndex
-from ..model.sources import ModbusSource, OpcUaSource, Source
+from ..model.sources import ModbusSource, MqttSource, OpcUaSource, Source, SparkplugSource
 from .modbus_server import PlantModbusServer
+from .mqtt_publisher import PlantMqttPublisher
 from .opcua_server import PlantOpcUaServer
+from .sparkplug_publisher import PlantSparkplugPublisher
 
 __all__ = ["PlantServer", "WriteHandler", "make_server"]
 
@@ -47,4 +49,8 @@ def make_server(index: PlantIndex, source_id: str, source: Source, on_write: Wri
         return PlantOpcUaServer(index, source_id, source, on_write)
     if isinstance(source, ModbusSource):
         return PlantModbusServer(index, source_id, source, on_write)
+    if isinstance(source, MqttSource):
+        return PlantMqttPublisher(index, source_id, source, on_write)
+    if isinstance(source, SparkplugSource):
+        return PlantSparkplugPublisher(index, source_id, source, on_write)
     raise FactoryTwinError(f"the virtual plant cannot serve sources of kind '{source.kind}'")

@@ -9,7 +9,7 @@ from .distributions import draw
 from .draws import Draws, ReplicationDraws
 from .engines import Engine
 from .errors import SimulationError
-from .fast import simulate, unsupported
+from .fast import FastRun, simulate, unsupported
 from .line import LineSim
 from .results import Estimate, Results, Samples, StationResult
 from .run import LineModel, run
@@ -23,6 +23,7 @@ __all__ = [
     "Draws",
     "Engine",
     "Estimate",
+    "FastRun",
     "LineModel",
     "LineSim",
     "MachineRun",

@@ -16,6 +16,7 @@ numbers from the same ``Draws``:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Generator
 from typing import Any
 
@@ -32,7 +33,7 @@ from .station import StationRun, aggregate
 __all__ = ["LineSim", "PartRecord"]
 
 LogEntry = tuple[float, str, str]
-PartRecord = tuple[int, float, float, float, bool]  # part, taken, completed, departed, bad (scrapped)
+PartRecord = list[float]  # part, taken, completed, departed (NaN until known), bad: 1.0 when scrapped
 _Process = Generator[Any, Any, None]
 
 
@@ -117,7 +118,8 @@ class LineSim:
 
     def _release(self) -> _Process:
         arrivals, area = self.line.arrivals, self.areas[0]
-        assert arrivals is not None and area is not None
+        assert arrivals is not None
+        assert area is not None
         k = 0
         while True:
             for _ in range(arrivals.batch):
@@ -161,7 +163,9 @@ class LineSim:
             yield from self._stopped(i, m)
             if i == 0:
                 part, self._next_part = self._next_part, self._next_part + 1
-            taken = self.env.now
+            record = [float(part), self.env.now, math.nan, math.nan, 0.0]
+            if self.trace is not None:
+                self.trace[i].append(record)
             if sim.setup is not None and part // sim.setup.every != lot:
                 lot = part // sim.setup.every
                 self._set(i, m, StationState.CHANGEOVER)
@@ -170,7 +174,7 @@ class LineSim:
             self._note(i, "start")
             duration = self.draws.processing(i, part) / max(run.speed, 1e-9)
             yield from self._work(i, m, duration, clock)
-            run.last_cycle, completed = duration, self.env.now
+            run.last_cycle, record[2] = duration, self.env.now
             scrapped = self.draws.scrapped(i, part)
             run.scrap += scrapped
             run.good += not scrapped
@@ -184,8 +188,7 @@ class LineSim:
                 self._note(i, "release")
             if up is not None:
                 up.leave()
-            if self.trace is not None:
-                self.trace[i].append((part, taken, completed, self.env.now, scrapped or part in self._bad))
+            record[3:] = self.env.now, float(scrapped or part in self._bad)
 
     def _work(self, i: int, m: int, duration: float, clock: BusyClock | None) -> _Process:
         """Work ``duration`` seconds (processing when a busy clock or time failures apply, else setup)."""
