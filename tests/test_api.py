@@ -218,3 +218,17 @@ async def test_an_out_of_range_value_raises_an_alert_that_is_acknowledged(api: h
     await twin.bus.drain()
     stored = (await api.get("/api/alerts", params={"state": "all"})).json()
     assert next(a for a in stored if a["id"] == alert["id"])["state"] == "acknowledged"
+
+
+async def test_spc_charts_of_the_quality_characteristics(api: httpx.AsyncClient, twin: Twin) -> None:
+    listing = (await api.get("/api/spc")).json()
+    assert set(listing["characteristics"]) == {f"{LINE}/filler/fill_volume", f"{LINE}/capper/cap_torque"}
+    processor = next(d.spc for d in twin.analytics.detectors if hasattr(d, "spc"))
+    signal = f"{LINE}/filler/fill_volume"
+    assert await twin.wait_for(lambda: len(processor.chart(signal).points) >= 60, 60)
+    chart = (await api.get("/api/spc", params={"signal": signal})).json()
+    assert chart["kind"] == "I-MR" or chart["subgroup"] == 1
+    assert chart["limits"]["x"]["lcl"] < chart["limits"]["x"]["centre"] < chart["limits"]["x"]["ucl"]
+    assert 495 < chart["limits"]["x"]["centre"] < 505
+    assert chart["capability"]["cpk"] > 0
+    assert (await api.get("/api/spc", params={"signal": f"{LINE}/filler/good_count"})).status_code == 404

@@ -16,6 +16,7 @@ from fastapi import APIRouter, HTTPException, Query
 from ..clock import utc
 from ..core.alerts import Alert
 from ..core.analytics import Analytics
+from ..core.detectors import AlertingSpc
 from ..errors import FactoryTwinError
 from ..replay import replay
 from ..runtime import Twin
@@ -159,6 +160,19 @@ def analytics_router(twin: Twin) -> APIRouter:
             status = 404 if "no alert" in str(exc) else 409
             raise HTTPException(status, str(exc)) from None
         return alert_out(alert)
+
+    @router.get("/spc")
+    async def spc(
+        signal: Annotated[str | None, Query(description="A quality characteristic; omit to list them")] = None,
+    ) -> dict[str, Any]:
+        """A control chart (I-MR or X-bar R): points, limits, rule violations and capability (Cp, Cpk, Pp, Ppk)."""
+        processor = next((d.spc for d in twin.analytics.detectors if isinstance(d, AlertingSpc)), None)
+        charted = list(processor.characteristics) if processor is not None else []
+        if signal is None:
+            return {"characteristics": charted}
+        if processor is None or signal not in charted:
+            raise HTTPException(404, f"'{signal}' is not a charted quality characteristic; see /api/spc")
+        return asdict(processor.chart(signal))
 
     @router.get("/report")
     async def report(line: str | None = None, start: Start = None, end: End = None) -> list[dict[str, Any]]:
