@@ -121,12 +121,17 @@ def test_demo_serves_live_state_and_history(demo: tuple[subprocess.Popen[str], i
     counts = lambda doc: [a["signals"]["good_count"]["value"] for a in doc["assets"] if a["kind"] == "station"]  # noqa: E731
     assert len(counts(second)) == 5
     assert sum(counts(second)) > sum(counts(first))
+    sources = {s["source"]: s for s in httpx.get(f"{base}/api/sources", timeout=5).json()}
+    assert set(sources) == {"plant", "capper-plc", "uns", "spb"}  # OPC UA, Modbus TCP, MQTT JSON, Sparkplug B
+    assert all(s["connected"] and s["samples"] > 0 and s["errors"] == 0 for s in sources.values()), sources
     history = httpx.get(f"{base}/api/history?signal=acme/lyon/bottling/line1/filler/good_count", timeout=5).json()
     assert len(history["points"]) >= 2
     proc.terminate()
     out, _ = proc.communicate(timeout=15)
     out = "".join(seen) + out
     assert "virtual plant: source plant on opc.tcp://127.0.0.1:" in out
+    assert "virtual plant: source capper-plc on modbus://127.0.0.1:" in out
+    assert "embedded MQTT broker on mqtt://127.0.0.1:" in out
     assert "Traceback" not in out
 
 

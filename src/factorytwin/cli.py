@@ -21,16 +21,17 @@ from rich.markup import escape
 from rich.tree import Tree
 
 from .api import create_app
+from .broker import EmbeddedBroker
 from .connect.opcua_browse import browse_opcua
 from .errors import FactoryTwinError, ModelError
 from .historian import DuckDBHistorian
-from .model import PlantIndex, PlantModel, json_schema, load_model, parse_model
+from .model import PlantIndex, PlantModel, json_schema, load_model, parse_model, relocate
 from .model.skeleton import skeleton_yaml
 from .plant import VirtualPlant
 from .reports import MAX_REPORT_DAYS, report_from_api, report_from_file, report_table, write_csv
 from .runtime import Twin
 
-__all__ = ["app", "example_path", "free_port", "main"]
+__all__ = ["app", "example_path", "free_port", "local_sources", "main"]
 
 app = typer.Typer(
     no_args_is_help=True, add_completion=False, help="factorytwin: a live digital twin of a factory floor."
@@ -47,15 +48,15 @@ Db = Annotated[str, typer.Option(help="Historian DuckDB file (':memory:' keeps n
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Log protocol libraries too")]
 
 
-def example_path() -> Path:
-    """The example plant model shipped with the package."""
-    return Path(str(resources.files("factorytwin") / "examples" / "bottling.yaml"))
+def example_path(name: str = "bottling.yaml") -> Path:
+    """An example plant model shipped with the package."""
+    return Path(str(resources.files("factorytwin") / "examples" / name))
 
 
 def _setup_logging(verbose: bool) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     # protocol libraries log every retry; our connectors log the first failure and the recovery.
-    for library in ("asyncua", "pymodbus"):
+    for library in ("asyncua", "pymodbus", "amqtt", "transitions", "paho"):
         logging.getLogger(library).setLevel(logging.INFO if verbose else logging.CRITICAL)
     logging.getLogger("uvicorn.access").setLevel(logging.INFO if verbose else logging.WARNING)
 
@@ -158,7 +159,9 @@ def _run_command(
 
 @app.command("demo")
 def _demo_command(
-    file: Annotated[Path | None, typer.Argument(help="Plant model (default: the bundled bottling line)")] = None,
+    file: Annotated[
+        Path | None, typer.Argument(help="Plant model (default: the bundled bottling line on OPC UA, Modbus, MQTT)")
+    ] = None,
     port: Port = 8000,
     host: Host = "127.0.0.1",
     speed: Speed = 1.0,
@@ -168,14 +171,17 @@ def _demo_command(
 ) -> None:
     """Run a virtual plant, the twin and the API in one process; nothing else to install."""
     _setup_logging(verbose)
-    model = _load(file or example_path())
-    endpoints = {sid: f"opc.tcp://127.0.0.1:{free_port()}/factorytwin" for sid in model.virtual_plant.serves}
+    model = _load(file or example_path("bottling-mixed.yaml"))
 
     async def main() -> None:
-        async with (
-            VirtualPlant(model, speed=speed, endpoints=endpoints) as vp,
-            Twin(model, historian=DuckDBHistorian(db), endpoints=endpoints) as twin,
-        ):
+        async with contextlib.AsyncExitStack() as stack:
+            broker = None
+            if any(model.sources[sid].kind in ("mqtt", "sparkplug") for sid in model.virtual_plant.serves):
+                broker = await stack.enter_async_context(EmbeddedBroker(port=0))
+                out.print(f"embedded MQTT broker on {broker.url}")
+            local = relocate(model, local_sources(model, broker.url if broker else None))
+            vp = await stack.enter_async_context(VirtualPlant(local, speed=speed))
+            twin = await stack.enter_async_context(Twin(local, historian=DuckDBHistorian(db)))
             for sid, server in vp.servers.items():
                 out.print(f"virtual plant: source [bold]{sid}[/bold] on {server.address} (speed x{speed:g})")
             await _serve(twin, host, port, duration)
@@ -255,6 +261,20 @@ def _instant(text: str, zone: ZoneInfo) -> datetime:
         err.print(f"[red]error[/red] '{escape(text)}' is not an ISO 8601 time like 2026-11-24T06:00")
         raise typer.Exit(2) from None
     return value.replace(tzinfo=zone) if value.tzinfo is None else value
+
+
+def local_sources(model: PlantModel, broker: str | None) -> dict[str, dict[str, object]]:
+    """Updates that put every source the virtual plant serves on a free loopback address."""
+    updates: dict[str, dict[str, object]] = {}
+    for sid in model.virtual_plant.serves:
+        source = model.sources[sid]
+        if source.kind == "opcua":
+            updates[sid] = {"endpoint": f"opc.tcp://127.0.0.1:{free_port()}/factorytwin"}
+        elif source.kind == "modbus":
+            updates[sid] = {"host": "127.0.0.1", "port": free_port()}
+        elif source.broker is None and broker is not None:
+            updates[sid] = {"broker": broker}
+    return updates
 
 
 def free_port() -> int:
