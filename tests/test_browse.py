@@ -77,4 +77,37 @@ async def test_browse_command_writes_a_skeleton_that_check_accepts(
     bad = await asyncio.create_subprocess_exec(cli, "browse", "http://nowhere", stderr=asyncio.subprocess.PIPE)
     _, err = await bad.communicate()
     assert bad.returncode == 2
-    assert "give an opc.tcp:// address" in err.decode()
+    assert "give an opc.tcp:// or mqtt:// address" in err.decode()
+
+
+async def test_browse_mqtt_proposes_bindings_from_topics_and_sparkplug_births() -> None:
+    from factorytwin.broker import EmbeddedBroker
+    from factorytwin.cli import example_path, local_sources
+    from factorytwin.connect.mqtt_browse import browse_mqtt
+    from factorytwin.model import relocate
+
+    model = load_model(example_path("bottling-mixed.yaml"))
+    async with EmbeddedBroker(port=0) as broker:
+        local = relocate(model, local_sources(model, broker.url))
+        async with VirtualPlant(local, speed=20):
+            tags, groups = await browse_mqtt(broker.url, seconds=3)
+    assert groups == {"acme"}
+    index = PlantIndex(model)
+    uns = {s.binding.mqtt.topic for s in index.bound_to("uns")}  # type: ignore[union-attr]
+    assert {t.address["topic"] for t in tags if t.protocol == "mqtt"} == uns
+    assert all(t.address.get("timestamp") == "timestamp" for t in tags if t.protocol == "mqtt")
+    metrics = {s.binding.sparkplug.metric for s in index.bound_to("spb")}  # type: ignore[union-attr]
+    assert {t.address["metric"] for t in tags if t.protocol == "sparkplug"} == metrics
+    skeleton = parse_model(
+        skeleton_yaml(
+            tags,
+            "uns",
+            f"kind: mqtt\nbroker: {broker.url}",
+            {"spb": f"kind: sparkplug\nbroker: {broker.url}\ngroup_id: acme"},
+        ),
+        "<skeleton>",
+    )
+    found = PlantIndex(skeleton)
+    assert len(found.bound_to("uns")) == len(uns)
+    assert len(found.bound_to("spb")) == len(metrics)
+    assert set(found.lines) == {"acme/lyon/bottling/line1"}  # the topics' unified-namespace path

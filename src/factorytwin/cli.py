@@ -22,6 +22,7 @@ from rich.tree import Tree
 
 from .api import create_app
 from .broker import EmbeddedBroker
+from .connect.mqtt_browse import browse_mqtt
 from .connect.opcua_browse import browse_opcua
 from .errors import FactoryTwinError, ModelError
 from .historian import DuckDBHistorian
@@ -191,25 +192,34 @@ def _demo_command(
 
 @app.command("browse")
 def _browse_command(
-    url: Annotated[str, typer.Argument(help="opc.tcp://host:port/path of the server to walk")],
+    url: Annotated[str, typer.Argument(help="opc.tcp://host:port/path to walk, or mqtt://host:port to listen to")],
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write the skeleton here (default: stdout)")
     ] = None,
     source_id: Annotated[str, typer.Option("--source-id", help="Id of the source in the skeleton")] = "plc",
+    seconds: Annotated[float, typer.Option(help="How long to listen on MQTT")] = 10.0,
     verbose: Verbose = False,
 ) -> None:
     """Discover a source's tags and write a model-file skeleton with their bindings."""
     _setup_logging(verbose)
-    if not url.startswith("opc.tcp://"):
-        err.print(f"[red]error[/red] cannot browse {escape(url)}: give an opc.tcp:// address")
+    if not url.startswith(("opc.tcp://", "mqtt://", "mqtts://")):
+        err.print(f"[red]error[/red] cannot browse {escape(url)}: give an opc.tcp:// or mqtt:// address")
         raise typer.Exit(2)
 
     async def main() -> None:
+        extra: dict[str, str] = {}
         try:
-            tags = await browse_opcua(url)
+            if url.startswith("opc.tcp://"):
+                tags = await browse_opcua(url)
+                source = f"kind: opcua\nendpoint: {url}"
+            else:
+                tags, groups = await browse_mqtt(url, seconds)
+                source = f"kind: mqtt\nbroker: {url}"
+                if groups:
+                    extra["spb"] = f"kind: sparkplug\nbroker: {url}\ngroup_id: {sorted(groups)[0]}"
         except (OSError, TimeoutError) as exc:
             raise FactoryTwinError(f"cannot reach {url}: {exc or type(exc).__name__}") from exc
-        text = skeleton_yaml(tags, source_id, f"kind: opcua\nendpoint: {url}")
+        text = skeleton_yaml(tags, source_id, source, extra)
         parse_model(text, "<skeleton>")  # what we write must be a valid model
         if output is None:
             print(text)

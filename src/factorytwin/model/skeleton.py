@@ -28,6 +28,7 @@ class Discovered:
     writable: bool = False
     low: float | None = None
     high: float | None = None
+    source: str | None = None  # when it is not the skeleton's main source
     extra: dict[str, str] = field(default_factory=dict)
 
 
@@ -60,14 +61,16 @@ def _ident(text: str) -> str:
     return ident[:64]
 
 
-def skeleton_yaml(tags: list[Discovered], source_id: str, source_yaml: str) -> str:
-    """A model file binding every discovered tag; ``source_yaml`` is the source block's body."""
-    deep = bool(tags) and all(len(t.path) >= 6 for t in tags)
-    stations: dict[tuple[str, ...], list[Discovered]] = defaultdict(list)
+def skeleton_yaml(
+    tags: list[Discovered], source_id: str, source_yaml: str, extra_sources: dict[str, str] | None = None
+) -> str:
+    """A model file binding every discovered tag; ``source_yaml`` is the main source block's body,
+    ``extra_sources`` the bodies of other sources tags name."""
+    deep = next((t.path for t in tags if len(t.path) >= 6), None)  # enterprise/site/area/line/station/tag
+    stations: dict[str, list[Discovered]] = defaultdict(list)
     for tag in tags:
-        stations[tag.path[:5] if deep else tag.path[-2:-1] or ("station",)].append(tag)
-    first = next(iter(stations), ("enterprise", "site", "area", "line1"))
-    ent, site, area, line = first[:4] if deep else ("my-enterprise", "site1", "area1", "line1")
+        stations[tag.path[4] if len(tag.path) >= 6 else (tag.path[-2] if len(tag.path) >= 2 else "station")].append(tag)
+    ent, site, area, line = deep[:4] if deep else ("my-enterprise", "site1", "area1", "line1")
     out = [
         "# factorytwin plant model: a skeleton written by `factorytwin browse`.",
         "# Review every role, unit, normal range and write limit; set each station's simulation",
@@ -84,9 +87,12 @@ def skeleton_yaml(tags: list[Discovered], source_id: str, source_yaml: str) -> s
         f"              source: {source_id}",
         "              stations:",
     ]
-    for key, members in stations.items():
-        out += _station(key[-1], members)
-    out += ["", "sources:", f"  {source_id}:", *(f"    {x}" for x in source_yaml.strip().splitlines()), ""]
+    for name, members in stations.items():
+        out += _station(name, members)
+    out += ["", "sources:"]
+    for sid, body in {source_id: source_yaml, **(extra_sources or {})}.items():
+        out += [f"  {sid}:", *(f"    {x}" for x in body.strip().splitlines())]
+    out.append("")
     return "\n".join(out)
 
 
@@ -119,7 +125,8 @@ def _station(name: str, tags: list[Discovered]) -> list[str]:
         if tag.low is not None and tag.high is not None and tag.low < tag.high:
             lines.append(f"{ind}      normal: {{low: {tag.low:g}, high: {tag.high:g}}}")
         address = ", ".join(f"{k}: {_quote(v) if isinstance(v, str) else v}" for k, v in tag.address.items())
-        lines.append(f"{ind}      binding: {{{tag.protocol}: {{{address}}}}}")
+        source = f"source: {tag.source}, " if tag.source else ""
+        lines.append(f"{ind}      binding: {{{source}{tag.protocol}: {{{address}}}}}")
         if tag.writable:
             if tag.low is not None and tag.high is not None:
                 lines.append(f"{ind}      write: {{min: {tag.low:g}, max: {tag.high:g}}}")
