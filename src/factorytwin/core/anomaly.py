@@ -103,7 +103,7 @@ class AnomalyProcessor:
             st.signals.append(sig)
         for st in self._stations.values():
             members = [s for s in st.signals if s.ewma is not None]
-            if cfg.multivariate and len(members) >= 2:
+            if cfg.multivariate and 2 <= len(members) <= cfg.multivariate_max:
                 st.group = HotellingDetector([m.info.path for m in members], cfg)
                 for i, m in enumerate(members):
                     m.member = i

@@ -44,7 +44,8 @@ class AnomalyConfig:
     stuck_samples: int = 20  # a noisy signal still for this many of its usual update intervals...
     stuck_min_s: float = 10.0  # ...and at least this many seconds is stuck
     settle_s: float = 30.0  # learned detectors wait this long after a station starts producing
-    multivariate: bool = True  # one Hotelling T² detector per station with 2+ continuous signals
+    multivariate: bool = True  # one Hotelling T² detector per station with 2+ continuous signals...
+    multivariate_max: int = 12  # ...and at most this many (cost grows with its square; estimates weaken)
 
     def __post_init__(self) -> None:
         checks = {
@@ -59,6 +60,7 @@ class AnomalyConfig:
             "stuck_samples >= 1": self.stuck_samples >= 1,
             "stuck_min_s >= 0": self.stuck_min_s >= 0,
             "settle_s >= 0": self.settle_s >= 0,
+            "multivariate_max >= 2": self.multivariate_max >= 2,
         }
         failed = [name for name, ok in checks.items() if not ok]
         if failed:
