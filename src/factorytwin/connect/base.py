@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from ..events import Sample
+from ..clock import Clock
+from ..events import Quality, Sample
 from ..model import SignalInfo
 
-__all__ = ["Backoff", "Connector", "SampleSink", "SourceHealth"]
+__all__ = ["Backoff", "Connector", "SampleSink", "SourceHealth", "StaleMarker"]
 
 SampleSink = Callable[[list[Sample]], Awaitable[None]]
 
@@ -85,3 +86,25 @@ class Backoff:
         self.failing = False
         self.delay = self.minimum
         self.health.connected = True
+
+
+class StaleMarker:
+    """Turns every signal of a source stale once per outage: the last value is kept, never zeroed."""
+
+    def __init__(self, paths: Sequence[str], sink: SampleSink, clock: Clock) -> None:
+        self.paths = list(paths)
+        self.stale = False
+        self._sink = sink
+        self._clock = clock
+
+    async def mark(self) -> None:
+        """Send one STALE sample per signal, unless this outage was already marked."""
+        if self.stale:
+            return
+        self.stale = True
+        now = self._clock.now().timestamp()
+        await self._sink([Sample(path, now, now, None, Quality.STALE) for path in self.paths])
+
+    def reset(self) -> None:
+        """The source is back: the next outage is marked again."""
+        self.stale = False

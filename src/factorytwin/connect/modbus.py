@@ -23,7 +23,7 @@ from ..errors import ConnectorError, WriteRejected
 from ..events import Quality, Sample, Value
 from ..model import SignalInfo
 from ..model.sources import ModbusBinding, ModbusSource
-from .base import Backoff, SampleSink, SourceHealth
+from .base import Backoff, SampleSink, SourceHealth, StaleMarker
 from .modbus_codec import BIT_TABLES, ReadRequest, bit_mask, decode, encode, merge, plan, width
 
 __all__ = ["EXCEPTION_NAMES", "ModbusConnector"]
@@ -68,7 +68,7 @@ class ModbusConnector:
         self._client: AsyncModbusTcpClient | None = None
         self._last: dict[str, tuple[Value, Quality]] = {}
         self._refused: set[ReadRequest] = set()
-        self._stale = False
+        self._stale = StaleMarker([s.path for s in self.signals], sink, self._clock)
         self._backoff = Backoff(self.health, config.reconnect_min_s, config.reconnect_max_s, _log)
 
     async def run(self) -> None:
@@ -80,7 +80,7 @@ class ModbusConnector:
                 delay = self._backoff.failed(exc)
             else:  # polling never ends on its own; be safe if it does
                 delay = self._backoff.failed(ConnectionError("connection lost"))
-            await self._mark_stale()
+            await self._stale.mark()
             await asyncio.sleep(delay)
 
     async def _session(self) -> None:
@@ -107,7 +107,7 @@ class ModbusConnector:
             await self.poll(client)
             if self._backoff.failing or not self.health.connected:
                 self._backoff.connected()  # after the first complete poll: the device answers
-                self._stale = False
+                self._stale.reset()
             due += interval
             now = loop.time()
             if now > due:
@@ -207,14 +207,6 @@ class ModbusConnector:
                 f"{b.table} {b.address}: cannot read the register to change one bit", _WRITE_REASONS.get(code, "limits")
             )
         return [merge(current.registers[0], new, bit_mask(b))]
-
-    async def _mark_stale(self) -> None:
-        """Once per outage: every signal of the device turns stale (its last value is kept, not zeroed)."""
-        if self._stale:
-            return
-        self._stale = True
-        now = self._now()
-        await self._sink([Sample(s.path, now, now, None, Quality.STALE) for s in self.signals])
 
     def _now(self) -> float:
         return self._clock.now().timestamp()

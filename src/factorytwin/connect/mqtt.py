@@ -21,10 +21,10 @@ from dataclasses import dataclass
 
 from ..clock import Clock, SystemClock
 from ..errors import ConnectorError, WriteRejected
-from ..events import Quality, Sample
+from ..events import Sample
 from ..model import SignalInfo
 from ..model.sources import MqttBinding, MqttSource, SparkplugSource
-from .base import Backoff, SampleSink, SourceHealth
+from .base import Backoff, SampleSink, SourceHealth, StaleMarker
 from .mqtt_link import DEFAULT_BROKER, MqttLink, Will
 from .payload import TopicDecoder
 
@@ -72,7 +72,7 @@ class MqttStream:
         self._pending: list[Sample] = []
         self._wake: asyncio.Event | None = None
         self._lock: asyncio.Lock | None = None
-        self._stale = False
+        self._stale = StaleMarker([s.path for s in self.signals], sink, self._clock)
         self._backoff = Backoff(self.health, config.reconnect_min_s, config.reconnect_max_s, _log)
 
     async def run(self) -> None:
@@ -90,7 +90,7 @@ class MqttStream:
                 self.link.close()
                 async with self._lock:
                     await self._flush()
-                    await self._mark_stale()
+                    await self._stale.mark()
                 await asyncio.sleep(delay)
         finally:
             deliver.cancel()
@@ -106,7 +106,7 @@ class MqttStream:
         await self.link.subscribe(self.filters, self.qos)
         await self._connected()
         self._backoff.connected()
-        self._stale = False
+        self._stale.reset()
         return await self.link.wait_closed()
 
     async def _connected(self) -> None:
@@ -157,14 +157,6 @@ class MqttStream:
             await self._sink(batch)
         if self.link.connected:
             self.link.resume_reading()
-
-    async def _mark_stale(self) -> None:
-        """Once per outage: every signal of the source turns stale (its last value is kept, not zeroed)."""
-        if self._stale:
-            return
-        self._stale = True
-        now = self.now()
-        await self._sink([Sample(s.path, now, now, None, Quality.STALE) for s in self.signals])
 
 
 class MqttConnector(MqttStream):

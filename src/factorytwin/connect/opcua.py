@@ -20,7 +20,7 @@ from ..errors import ConnectorError, WriteRejected
 from ..events import Quality, Sample
 from ..model import SignalInfo
 from ..model.sources import OpcUaSource
-from .base import Backoff, SampleSink, SourceHealth
+from .base import Backoff, SampleSink, SourceHealth, StaleMarker
 from .opcua_security import secure_client
 
 __all__ = ["OpcUaConnector", "quality_of"]
@@ -65,7 +65,7 @@ class OpcUaConnector:
         self._clock = clock or SystemClock()
         self._queue_size = queue_size
         self._lost = asyncio.Event()
-        self._stale = False
+        self._stale = StaleMarker([s.path for s in self.signals], sink, self._clock)
         self._client: Client | None = None
         self._backoff = Backoff(self.health, config.reconnect_min_s, config.reconnect_max_s, _log)
 
@@ -78,7 +78,7 @@ class OpcUaConnector:
                 delay = self._backoff.failed(exc)
             else:  # the session ended because the connection was lost
                 delay = self._backoff.failed(ConnectionError("connection lost"))
-            await self._mark_stale()
+            await self._stale.mark()
             await asyncio.sleep(delay)
 
     async def _session(self) -> None:
@@ -92,7 +92,7 @@ class OpcUaConnector:
         try:
             await self._subscribe(client)
             self._backoff.connected()
-            self._stale = False
+            self._stale.reset()
             self._client = client
             await self._lost.wait()
         finally:
@@ -186,14 +186,6 @@ class OpcUaConnector:
                 Sample(signals[item.ClientHandle].path, _posix(stamp, now), now, value, quality_of(dv.StatusCode))
             )
         return out
-
-    async def _mark_stale(self) -> None:
-        """Once per outage: every signal of the source turns stale (its last value is kept, not zeroed)."""
-        if self._stale:
-            return
-        self._stale = True
-        now = self._now()
-        await self._sink([Sample(s.path, now, now, None, Quality.STALE) for s in self.signals])
 
     def _now(self) -> float:
         return self._clock.now().timestamp()

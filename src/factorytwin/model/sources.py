@@ -146,7 +146,9 @@ class Spool(Strict):
     """Store-and-forward: a bounded on-disk queue used while the twin cannot keep up or is away."""
 
     capacity: int = Field(1_000_000, ge=1, description="Samples kept at most; beyond that they are counted lost")
-    path: str | None = Field(None, description="Directory of the queue (default: next to the historian)")
+    path: str | None = Field(
+        None, description="Directory of the queue (default: $FACTORYTWIN_DATA/spool, ~/.local/share/factorytwin/spool)"
+    )
 
 
 class _SourceBase(Strict):
