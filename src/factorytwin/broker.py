@@ -14,19 +14,19 @@ from __future__ import annotations
 
 import logging
 import socket
-from types import TracebackType
 from typing import Any
 
 from amqtt.broker import Broker  # type: ignore[import-untyped]
 
 from .errors import FactoryTwinError
+from .lifecycle import Service
 
 __all__ = ["EmbeddedBroker"]
 
 _log = logging.getLogger(__name__)
 
 
-class EmbeddedBroker:
+class EmbeddedBroker(Service):
     """An MQTT 3.1.1 broker running inside this process (anonymous access, TCP, in-memory sessions)."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 1883) -> None:
@@ -38,15 +38,6 @@ class EmbeddedBroker:
     def url(self) -> str:
         """Where clients reach it, e.g. ``mqtt://127.0.0.1:1883``."""
         return f"mqtt://{self.host}:{self.port}"
-
-    async def __aenter__(self) -> EmbeddedBroker:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.stop()
 
     async def start(self) -> None:
         """Start listening (on a free port first chosen here when ``port`` is 0)."""

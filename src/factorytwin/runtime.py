@@ -12,7 +12,6 @@ import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from .bus import Bus
@@ -26,6 +25,7 @@ from .core.states import StateInterval
 from .edge import EdgeFilter, Forwarder
 from .events import Sample, Severity
 from .historian import DuckDBHistorian, Historian
+from .lifecycle import Service
 from .model import PlantIndex, PlantModel, SignalInfo, relocate
 from .model.sources import Source
 from .notify import WebhookNotifier
@@ -82,7 +82,7 @@ class SourceChain:
         }
 
 
-class Twin:
+class Twin(Service):
     """The live twin of a plant model: connectors, stream, live state and historian."""
 
     def __init__(
@@ -121,15 +121,6 @@ class Twin:
         self._changed = asyncio.Condition()
         self._tasks: list[asyncio.Task[Any]] = []
         self._consumers: list[asyncio.Task[Any]] = []
-
-    async def __aenter__(self) -> Twin:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.stop()
 
     async def ingest(self, batch: list[Sample]) -> None:
         """Entry point of the stream: check a batch and publish what passes."""

@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from types import TracebackType
 
 from ..clock import Clock, SystemClock
 from ..errors import FactoryTwinError
+from ..lifecycle import Service
 from ..model import PlantModel, relocate
 from .engine import PlantEngine
 from .servers import PlantServer, make_server
@@ -18,7 +18,7 @@ __all__ = ["VirtualPlant"]
 _log = logging.getLogger(__name__)
 
 
-class VirtualPlant:
+class VirtualPlant(Service):
     """Runs a plant model as a simulation in scaled real time and serves it over OPC UA.
 
     ``speed`` is simulated seconds per wall-clock second. ``endpoints`` overrides the endpoint of
@@ -47,15 +47,6 @@ class VirtualPlant:
             for sid in model.virtual_plant.serves
         }
         self._task: asyncio.Task[None] | None = None
-
-    async def __aenter__(self) -> VirtualPlant:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.stop()
 
     async def start(self) -> None:
         """Start every protocol server and the simulation clock."""
