@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
 from .types import Id, Strict
 
@@ -28,33 +28,29 @@ def _clock(text: str) -> time:
         raise ValueError(f"'{text}' is not a time of day like 06:00") from None
 
 
+def _time_of_day(text: str) -> str:
+    _clock(text)
+    return text
+
+
+TimeOfDay = Annotated[str, AfterValidator(_time_of_day), Field(description="Local time, e.g. 06:00")]
+
+
 class Shift(Strict):
-    """A daily shift; one that ends at or before its start runs past midnight."""
+    """A daily shift; one that ends at or before its start runs past midnight (22:00 -> 06:00)."""
 
     name: Id
-    start: str = Field(description="Local start time, e.g. 06:00")
-    end: str = Field(description="Local end time, e.g. 14:00 (22:00 -> 06:00 runs overnight)")
-
-    @field_validator("start", "end")
-    @classmethod
-    def _time(cls, value: str) -> str:
-        _clock(value)
-        return value
+    start: TimeOfDay
+    end: TimeOfDay
 
 
 class Break(Strict):
     """Recurring planned downtime inside shifts (a meal break, a daily cleaning)."""
 
     name: str
-    start: str
-    end: str
+    start: TimeOfDay
+    end: TimeOfDay
     shifts: list[Id] = Field(default_factory=list, description="Shifts it applies to (default: all)")
-
-    @field_validator("start", "end")
-    @classmethod
-    def _time(cls, value: str) -> str:
-        _clock(value)
-        return value
 
 
 class PlannedStop(Strict):
