@@ -31,6 +31,8 @@ from .model.skeleton import skeleton_yaml
 from .plant import VirtualPlant
 from .reports import MAX_REPORT_DAYS, report_from_api, report_from_file, report_table, write_csv
 from .runtime import Twin
+from .sim import Change, Results, Scenario, compare
+from .sim_cli import comparison_json, comparison_table, dump, results_json, results_table, run_scenarios
 
 __all__ = ["app", "example_path", "free_port", "local_sources", "main"]
 
@@ -271,6 +273,80 @@ def _instant(text: str, zone: ZoneInfo) -> datetime:
         err.print(f"[red]error[/red] '{escape(text)}' is not an ISO 8601 time like 2026-11-24T06:00")
         raise typer.Exit(2) from None
     return value.replace(tzinfo=zone) if value.tzinfo is None else value
+
+
+SimHours = Annotated[float, typer.Option("--hours", help="Simulated production hours per replication")]
+Replications = Annotated[int, typer.Option(help="Independent replications (confidence intervals over them)")]
+Seed = Annotated[int, typer.Option(help="Random seed (the same seed gives the same draws: common random numbers)")]
+Warmup = Annotated[float, typer.Option("--warmup-hours", help="Hours left out of the statistics at the start")]
+Json = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables")]
+LineOpt = Annotated[str | None, typer.Option("--line", help="Line path (default: the first line)")]
+
+
+@app.command("simulate")
+def _simulate_command(
+    file: FileArg,
+    hours: SimHours = 8.0,
+    replications: Replications = 20,
+    seed: Seed = 0,
+    warmup_hours: Warmup = 0.5,
+    line: LineOpt = None,
+    as_json: Json = False,
+) -> None:
+    """Simulate a line from its model: throughput, WIP, lead time and station states with confidence intervals."""
+    model = _load(file)
+    (result,) = _simulated(model, line, [Scenario("baseline")], hours, replications, seed, warmup_hours, as_json)
+    if as_json:
+        print(dump(results_json(result)))
+    else:
+        out.print(results_table(result))
+
+
+@app.command("whatif")
+def _whatif_command(
+    file: FileArg,
+    changes: Annotated[list[str], typer.Option("--set", help="A change, e.g. filler.speed=1.1 or b2.capacity=15")],
+    hours: SimHours = 8.0,
+    replications: Replications = 20,
+    seed: Seed = 0,
+    warmup_hours: Warmup = 0.5,
+    line: LineOpt = None,
+    as_json: Json = False,
+) -> None:
+    """Compare a scenario (a set of changes) with the baseline on the same random numbers."""
+    model = _load(file)
+    try:
+        parsed = [Change.parse(text) for text in changes]
+    except FactoryTwinError as exc:
+        err.print(f"[red]error[/red] {escape(str(exc))}")
+        raise typer.Exit(2) from None
+    scenarios = [Scenario("baseline"), Scenario("scenario", tuple(parsed))]
+    base, other = _simulated(model, line, scenarios, hours, replications, seed, warmup_hours, as_json)
+    comparison = compare(base, other)
+    if as_json:
+        print(dump(comparison_json(comparison, parsed)))
+    else:
+        out.print(comparison_table(comparison, parsed))
+
+
+def _simulated(
+    model: PlantModel,
+    line: str | None,
+    scenarios: list[Scenario],
+    hours: float,
+    replications: int,
+    seed: int,
+    warmup_hours: float,
+    quiet: bool,
+) -> list[Results]:
+    if line is not None and line not in PlantIndex(model).lines:
+        err.print(f"[red]error[/red] unknown line '{escape(line)}'")
+        raise typer.Exit(2)
+    try:
+        return run_scenarios(model, line, scenarios, hours, replications, seed, warmup_hours, quiet)
+    except FactoryTwinError as exc:
+        err.print(f"[red]error[/red] {escape(str(exc))}")
+        raise typer.Exit(2) from None
 
 
 def local_sources(model: PlantModel, broker: str | None) -> dict[str, dict[str, object]]:
