@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import socket
 import sys
 from collections.abc import Callable, Coroutine
 from datetime import datetime
@@ -26,6 +25,7 @@ from .connect.mqtt_browse import browse_mqtt
 from .connect.opcua_browse import browse_opcua
 from .errors import FactoryTwinError, ModelError
 from .historian import DuckDBHistorian
+from .loopback import free_port, local_sources
 from .model import PlantIndex, PlantModel, json_schema, load_model, parse_model, relocate
 from .model.skeleton import skeleton_yaml
 from .plant import VirtualPlant
@@ -347,27 +347,6 @@ def _simulated(
     except FactoryTwinError as exc:
         err.print(f"[red]error[/red] {escape(str(exc))}")
         raise typer.Exit(2) from None
-
-
-def local_sources(model: PlantModel, broker: str | None) -> dict[str, dict[str, object]]:
-    """Updates that put every source the virtual plant serves on a free loopback address."""
-    updates: dict[str, dict[str, object]] = {}
-    for sid in model.virtual_plant.serves:
-        source = model.sources[sid]
-        if source.kind == "opcua":
-            updates[sid] = {"endpoint": f"opc.tcp://127.0.0.1:{free_port()}/factorytwin"}
-        elif source.kind == "modbus":
-            updates[sid] = {"host": "127.0.0.1", "port": free_port()}
-        elif source.broker is None and broker is not None:
-            updates[sid] = {"broker": broker}
-    return updates
-
-
-def free_port() -> int:
-    """A TCP port on the loopback interface that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def _serve(twin: Twin, host: str, port: int, duration: float | None) -> None:
