@@ -32,7 +32,7 @@ from .plant import VirtualPlant
 from .reports import MAX_REPORT_DAYS, report_from_api, report_from_file, report_table, write_csv
 from .runtime import Twin
 from .sim import Change, Results, Scenario, compare
-from .sim_cli import comparison_json, comparison_table, dump, results_json, results_table, run_scenarios
+from .sim_cli import SimOptions, comparison_json, comparison_table, dump, results_json, results_table, run_scenarios
 
 __all__ = ["app", "example_path", "free_port", "local_sources", "main"]
 
@@ -294,8 +294,8 @@ def _simulate_command(
     as_json: Json = False,
 ) -> None:
     """Simulate a line from its model: throughput, WIP, lead time and station states with confidence intervals."""
-    model = _load(file)
-    (result,) = _simulated(model, line, [Scenario("baseline")], hours, replications, seed, warmup_hours, as_json)
+    options = SimOptions(hours, replications, seed, warmup_hours, line)
+    (result,) = _simulated(_load(file), [Scenario("baseline")], options, as_json)
     if as_json:
         print(dump(results_json(result)))
     else:
@@ -321,7 +321,8 @@ def _whatif_command(
         err.print(f"[red]error[/red] {escape(str(exc))}")
         raise typer.Exit(2) from None
     scenarios = [Scenario("baseline"), Scenario("scenario", tuple(parsed))]
-    base, other = _simulated(model, line, scenarios, hours, replications, seed, warmup_hours, as_json)
+    options = SimOptions(hours, replications, seed, warmup_hours, line)
+    base, other = _simulated(model, scenarios, options, as_json)
     comparison = compare(base, other)
     if as_json:
         print(dump(comparison_json(comparison, parsed)))
@@ -329,21 +330,9 @@ def _whatif_command(
         out.print(comparison_table(comparison, parsed))
 
 
-def _simulated(
-    model: PlantModel,
-    line: str | None,
-    scenarios: list[Scenario],
-    hours: float,
-    replications: int,
-    seed: int,
-    warmup_hours: float,
-    quiet: bool,
-) -> list[Results]:
-    if line is not None and line not in PlantIndex(model).lines:
-        err.print(f"[red]error[/red] unknown line '{escape(line)}'")
-        raise typer.Exit(2)
+def _simulated(model: PlantModel, scenarios: list[Scenario], options: SimOptions, quiet: bool) -> list[Results]:
     try:
-        return run_scenarios(model, line, scenarios, hours, replications, seed, warmup_hours, quiet)
+        return run_scenarios(model, scenarios, options, quiet)
     except FactoryTwinError as exc:
         err.print(f"[red]error[/red] {escape(str(exc))}")
         raise typer.Exit(2) from None

@@ -5,39 +5,55 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from .errors import FactoryTwinError
 from .model import PlantIndex, PlantModel
 from .sim import Change, Comparison, Estimate, Results, Scenario, run
 from .sim.run import LineModel
 
-__all__ = ["comparison_json", "comparison_table", "dump", "results_json", "results_table", "run_scenarios"]
+__all__ = [
+    "SimOptions",
+    "comparison_json",
+    "comparison_table",
+    "dump",
+    "results_json",
+    "results_table",
+    "run_scenarios",
+]
 
 
-def run_scenarios(
-    model: PlantModel,
-    line: str | None,
-    scenarios: list[Scenario],
-    hours: float,
-    replications: int,
-    seed: int,
-    warmup_hours: float,
-    quiet: bool,
-) -> list[Results]:
+@dataclass(frozen=True, slots=True)
+class SimOptions:
+    """How long, how often and on which line to simulate."""
+
+    hours: float = 8.0
+    replications: int = 20
+    seed: int = 0
+    warmup_hours: float = 0.5
+    line: str | None = None
+
+
+def run_scenarios(model: PlantModel, scenarios: list[Scenario], options: SimOptions, quiet: bool) -> list[Results]:
     """Run each scenario on the same random numbers, with a progress display unless quiet."""
     index = PlantIndex(model)
-    info = index.lines[line] if line else next(iter(index.lines.values()))
+    if options.line is not None and options.line not in index.lines:
+        raise FactoryTwinError(f"unknown line '{options.line}'")
+    info = index.lines[options.line] if options.line else next(iter(index.lines.values()))
     base = LineModel.of(info)
     results: list[Results] = []
     columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
     with Progress(*columns, console=Console(stderr=True), disable=quiet, transient=True) as progress:
         for scenario in scenarios:
-            task = progress.add_task(f"{scenario.name}: {replications} replications of {hours:g} h", total=1)
-            results.append(run(scenario.apply(base), hours * 3600, replications, seed, warmup=warmup_hours * 3600))
+            label = f"{scenario.name}: {options.replications} replications of {options.hours:g} h"
+            task = progress.add_task(label, total=1)
+            horizon, warmup = options.hours * 3600, options.warmup_hours * 3600
+            results.append(run(scenario.apply(base), horizon, options.replications, options.seed, warmup=warmup))
             progress.update(task, completed=1)
     return results
 
