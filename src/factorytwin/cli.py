@@ -10,7 +10,7 @@ from collections.abc import Callable, Coroutine
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 from zoneinfo import ZoneInfo
 
 import typer
@@ -64,6 +64,12 @@ def _setup_logging(verbose: bool) -> None:
     logging.getLogger("uvicorn.access").setLevel(logging.INFO if verbose else logging.WARNING)
 
 
+def _fail(message: str, code: int = 2) -> NoReturn:
+    """Print one error line (markup in ``message`` is escaped) and leave with ``code``."""
+    err.print(f"[red]error[/red] {escape(message)}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
 def _load(path: Path) -> PlantModel:
     try:
         return load_model(path)
@@ -80,8 +86,7 @@ def _run(main: Callable[[], Coroutine[None, None, None]]) -> None:
     except KeyboardInterrupt:
         pass
     except FactoryTwinError as exc:
-        err.print(f"[red]error[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
-        raise typer.Exit(1) from None
+        _fail(str(exc), 1)
 
 
 @app.command("schema")
@@ -205,8 +210,7 @@ def _browse_command(
     """Discover a source's tags and write a model-file skeleton with their bindings."""
     _setup_logging(verbose)
     if not url.startswith(("opc.tcp://", "mqtt://", "mqtts://")):
-        err.print(f"[red]error[/red] cannot browse {escape(url)}: give an opc.tcp:// or mqtt:// address")
-        raise typer.Exit(2)
+        _fail(f"cannot browse {url}: give an opc.tcp:// or mqtt:// address")
 
     async def main() -> None:
         extra: dict[str, str] = {}
@@ -249,8 +253,7 @@ def _report_command(
     zone = ZoneInfo(model.enterprise.sites[0].timezone)
     t0, t1 = (_instant(text, zone) for text in (start, end))
     if not 0 < (t1 - t0).total_seconds() <= MAX_REPORT_DAYS * 86400:
-        err.print(f"[red]error[/red] --from must be before --to, at most {MAX_REPORT_DAYS} days apart")
-        raise typer.Exit(2)
+        _fail(f"--from must be before --to, at most {MAX_REPORT_DAYS} days apart")
 
     async def main() -> None:
         if api:
@@ -270,8 +273,7 @@ def _instant(text: str, zone: ZoneInfo) -> datetime:
     try:
         value = datetime.fromisoformat(text)
     except ValueError:
-        err.print(f"[red]error[/red] '{escape(text)}' is not an ISO 8601 time like 2026-11-24T06:00")
-        raise typer.Exit(2) from None
+        _fail(f"'{text}' is not an ISO 8601 time like 2026-11-24T06:00")
     return value.replace(tzinfo=zone) if value.tzinfo is None else value
 
 
@@ -318,8 +320,7 @@ def _whatif_command(
     try:
         parsed = [Change.parse(text) for text in changes]
     except FactoryTwinError as exc:
-        err.print(f"[red]error[/red] {escape(str(exc))}")
-        raise typer.Exit(2) from None
+        _fail(str(exc))
     scenarios = [Scenario("baseline"), Scenario("scenario", tuple(parsed))]
     options = SimOptions(hours, replications, seed, warmup_hours, line)
     base, other = _simulated(model, scenarios, options, as_json)
@@ -334,8 +335,7 @@ def _simulated(model: PlantModel, scenarios: list[Scenario], options: SimOptions
     try:
         return run_scenarios(model, scenarios, options, quiet)
     except FactoryTwinError as exc:
-        err.print(f"[red]error[/red] {escape(str(exc))}")
-        raise typer.Exit(2) from None
+        _fail(str(exc))
 
 
 async def _serve(twin: Twin, host: str, port: int, duration: float | None) -> None:

@@ -115,10 +115,6 @@ class StateTracker:
         """The interval a station is in now (open)."""
         return self._current.get(station)
 
-    def open_intervals(self) -> list[StateInterval]:
-        """Every station's current, still open interval."""
-        return list(self._current.values())
-
     def _enter(self, station: str, state: StationState, t: float, closed: list[StateInterval]) -> None:
         cur = self._current.get(station)
         if cur is not None and cur.state is state:
