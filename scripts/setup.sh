@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up a development environment in .venv: factorytwin (editable) with its test tools.
 # With --test, also what the tests run against: protocol peers that are not ours (node-opcua via
-# Node.js, mbpoll, mosquitto_sub) and Mosquitto brokers, from the OS package manager when missing.
+# Node.js, mbpoll, mosquitto_sub), Mosquitto brokers and Debian's Chromium, from the OS package manager when missing.
 # Safe to run again; it only installs what is missing. Needs Python >= 3.11.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -48,6 +48,7 @@ if [ "${1:-}" = "--test" ]; then
   command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || apt_install nodejs npm
   command -v mosquitto_sub >/dev/null 2>&1 && [ -x /usr/sbin/mosquitto ] || apt_install mosquitto mosquitto-clients
   command -v mbpoll >/dev/null 2>&1 || apt_install mbpoll  # a Modbus client that is not ours
+  [ -x /usr/bin/chromium ] || apt_install chromium  # the dashboard's browser tests (never downloaded)
   if [ ! -d tests/peers/node_modules/node-opcua-client ]; then
     (cd tests/peers && npm install --silent --no-audit --no-fund --no-package-lock >/dev/null)
   fi
