@@ -20,6 +20,7 @@ from .connect import Connector, SampleSink, make_connector
 from .core import Intake, LiveState
 from .core.alerts import Alert, AlertManager
 from .core.analytics import Analytics
+from .core.changes import ChangeFeed
 from .core.detectors import detectors
 from .core.states import StateInterval
 from .edge import EdgeFilter, Forwarder
@@ -102,6 +103,7 @@ class Twin(Service):
         self.clock = clock or SystemClock()
         self.intake = Intake(self.index)
         self.state = LiveState(self.index)
+        self.changes = ChangeFeed()  # live changes for WebSocket readers (coalesced per reader)
         self.bus = Bus(bus_maxsize)
         self.historian: Historian = historian or DuckDBHistorian(":memory:")
         spool = spool_dir or data_dir() / "spool"
@@ -135,10 +137,12 @@ class Twin(Service):
         state_sub = self.bus.subscribe("live-state")
         history_sub = self.bus.subscribe("historian")
         analytics_sub = self.bus.subscribe("analytics")
+        changes_sub = self.bus.subscribe("changes", 1024, "drop_oldest")  # readers never hold up the stream
         self._consumers = [
             asyncio.create_task(self._consume(state_sub, self._apply_state), name="live-state"),
             asyncio.create_task(self._consume(history_sub, self.historian.append), name="historian"),
             asyncio.create_task(self._consume(analytics_sub, self._analyze), name="analytics"),
+            asyncio.create_task(self._consume(changes_sub, self.changes.publish), name="changes"),
         ]
         if self.notifier is not None:
             self._tasks.append(asyncio.create_task(self.notifier.run(), name="alert-webhook"))

@@ -12,6 +12,7 @@ from ..clock import utc
 from ..runtime import Twin
 from .analytics import analytics_router
 from .schemas import AssetOut, AssetState, HistoryOut, LineOut, PointOut, SignalValue, StateOut, to_iso
+from .stream import stream_router
 
 __all__ = ["create_app"]
 
@@ -103,4 +104,5 @@ def create_app(twin: Twin) -> FastAPI:
         return [c.health.as_dict() for c in twin.connectors.values()]
 
     app.include_router(analytics_router(twin))
+    app.include_router(stream_router(twin))
     return app

@@ -1,0 +1,103 @@
+"""Live changes for many readers without letting any of them slow the stream.
+
+`ChangeFeed.publish` hands each batch to every open `LatestValues` buffer and never waits: a buffer
+keeps only the latest sample per signal (under its path prefix) until its reader takes them. A
+reader that falls behind therefore gets the latest values, never a backlog, and memory stays
+bounded by the number of signals it watches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from ..events import Quality, Sample
+
+__all__ = ["ChangeFeed", "LatestValues", "under"]
+
+
+def under(path: str, prefix: str) -> bool:
+    """True when ``path`` is ``prefix`` or lies below it in the ISA-95 tree ('' is the whole plant)."""
+    return not prefix or path == prefix or path.startswith(prefix + "/")
+
+
+class LatestValues:
+    """One reader's coalescing buffer: the latest sample of each signal under ``prefix`` not yet taken."""
+
+    def __init__(self, prefix: str = "") -> None:
+        self.prefix = prefix.strip("/")
+        self.offered = 0
+        self.coalesced = 0
+        self.taken = 0
+        self._pending: dict[str, Sample] = {}
+        self._ready = asyncio.Event()
+
+    def offer(self, batch: list[Sample]) -> None:
+        """Keep the samples under the prefix, each replacing an older pending one of its signal."""
+        pending = self._pending
+        prefix = self.prefix
+        before = len(pending)
+        offered = 0
+        for s in batch:
+            if prefix and not under(s.signal, prefix):
+                continue
+            offered += 1
+            old = pending.get(s.signal)
+            if old is None or s.source_time >= old.source_time or s.quality is Quality.STALE:
+                pending[s.signal] = s
+        if offered:
+            self.offered += offered
+            self.coalesced += offered - (len(pending) - before)
+            self._ready.set()
+
+    def pending(self) -> int:
+        """Signals waiting to be taken."""
+        return len(self._pending)
+
+    async def take(self) -> list[Sample]:
+        """Wait for at least one pending sample; return them all (one per signal) and empty the buffer."""
+        while not self._pending:
+            self._ready.clear()
+            await self._ready.wait()
+        out = list(self._pending.values())
+        self._pending = {}
+        self._ready.clear()
+        self.taken += len(out)
+        return out
+
+
+class ChangeFeed:
+    """Fans sample batches out to the open `LatestValues` buffers; publishing never blocks."""
+
+    def __init__(self) -> None:
+        self.published = 0
+        self._readers: set[LatestValues] = set()
+        self._retired = {"offered": 0, "coalesced": 0, "taken": 0}
+
+    def open(self, prefix: str = "", initial: list[Sample] | None = None) -> LatestValues:
+        """A new reader of the changes under ``prefix``, starting with ``initial`` (e.g. the live state)."""
+        reader = LatestValues(prefix)
+        if initial:
+            reader.offer(initial)
+        self._readers.add(reader)
+        return reader
+
+    def close(self, reader: LatestValues) -> None:
+        """Stop feeding a reader; its counts stay in the totals."""
+        if reader in self._readers:
+            self._readers.discard(reader)
+            for key in self._retired:
+                self._retired[key] += getattr(reader, key)
+
+    async def publish(self, batch: list[Sample]) -> None:
+        """Offer a batch to every reader (never waits on any of them)."""
+        self.published += len(batch)
+        for reader in self._readers:
+            reader.offer(batch)
+
+    def stats(self) -> dict[str, int]:
+        """Readers open, and samples offered, coalesced (replaced before being taken) and taken, in total."""
+        totals = dict(self._retired)
+        for reader in self._readers:
+            for key in totals:
+                totals[key] += getattr(reader, key)
+        return {"readers": len(self._readers), "published": self.published, **totals}

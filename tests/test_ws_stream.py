@@ -1,0 +1,137 @@
+"""The WebSocket stream over a live uvicorn server: values arrive, the path filter holds, a stalled client
+neither slows the twin nor gets a backlog."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import uvicorn
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from factorytwin.api import create_app
+from factorytwin.events import Sample
+from factorytwin.loopback import free_port
+from factorytwin.plant import VirtualPlant
+from factorytwin.runtime import Twin
+
+from .conftest import LINE
+
+FILLER = f"{LINE}/filler"
+
+
+@pytest.fixture
+async def server(twin: Twin) -> AsyncIterator[str]:
+    """The twin's API served by uvicorn on a free loopback port."""
+    port = free_port()
+    config = uvicorn.Config(create_app(twin), host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    srv = uvicorn.Server(config)
+    task = asyncio.create_task(srv.serve())
+    while not srv.started:
+        assert not task.done(), "uvicorn did not start"
+        await asyncio.sleep(0.02)
+    yield f"ws://127.0.0.1:{port}/api/stream"
+    srv.should_exit = True
+    await asyncio.wait_for(task, 10)
+
+
+async def receive(ws: ClientConnection, timeout: float = 10) -> dict[str, Any]:
+    return json.loads(await asyncio.wait_for(ws.recv(), timeout))  # type: ignore[no-any-return]
+
+
+async def test_current_values_then_live_changes_under_the_path_only(server: str, twin: Twin) -> None:
+    count = f"{FILLER}/good_count"
+    async with connect(f"{server}?path={FILLER}") as ws:
+        first = {s["signal"]: s for s in (await receive(ws))["samples"]}
+        assert set(first) == {f"{FILLER}/{sid}" for sid in twin.index.assets[FILLER].signals}
+        assert first[f"{FILLER}/state"]["state"] in {"running", "starved", "blocked", "down", "idle"}
+        latest = first[count]["value"]
+        deadline = time.monotonic() + 20
+        while latest <= first[count]["value"]:
+            assert time.monotonic() < deadline, "good_count never changed on the stream"
+            msg = await receive(ws)
+            assert msg["samples"], "an empty message"
+            for s in msg["samples"]:
+                assert s["signal"].startswith(f"{FILLER}/"), s["signal"]
+                assert s["quality"] == "good"
+                assert s["source_time"] <= s["receive_time"] + 1 <= msg["time"] + 1
+                if s["signal"] == count:
+                    latest = s["value"]
+
+
+async def test_an_unknown_path_is_refused_with_a_clear_reason(server: str) -> None:
+    async with connect(f"{server}?path=acme/lyon/nowhere") as ws:
+        with pytest.raises(ConnectionClosed) as closed:
+            await receive(ws)
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 4404
+    assert "unknown path 'acme/lyon/nowhere'" in closed.value.rcvd.reason
+
+
+def continuous_signals(twin: Twin) -> list[str]:
+    return [p for p, info in twin.index.signals.items() if not info.integer and p.startswith(LINE)]
+
+
+async def ingest_rate(twin: Twin, signals: list[str], batches: int, start_value: float) -> tuple[float, float]:
+    """Feed ``batches`` batches (one new value per signal each) through the twin's entry point; samples/s."""
+    began = time.perf_counter()
+    value = start_value
+    for _ in range(batches):
+        now = time.time()
+        value += 1
+        await twin.ingest([Sample(sig, now, now, value) for sig in signals])
+    await asyncio.wait_for(twin.bus.drain(), 30)
+    return batches * len(signals) / (time.perf_counter() - began), value
+
+
+async def stalled_client(url: str) -> ClientConnection:
+    """A client that reads nothing: a tiny receive buffer, and websockets stops reading after one frame."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", int(url.split(":")[2].split("/")[0])))
+    return await connect(url, sock=sock, max_queue=1, ping_interval=None, max_size=None)
+
+
+async def test_a_stalled_client_does_not_slow_ingest_and_then_gets_the_latest_values(
+    server: str, twin: Twin, plant: VirtualPlant
+) -> None:
+    await plant.pause()
+    signals = continuous_signals(twin)
+    assert len(signals) >= 15
+    batches = 600
+    await ingest_rate(twin, signals, 50, 0)  # warm up the consumers
+    alone, value = await ingest_rate(twin, signals, batches, 1000)
+    ws = await stalled_client(f"{server}?path={LINE}")
+    try:
+        stalled, last = await ingest_rate(twin, signals, batches, value + 1000)
+        stats = twin.changes.stats()
+        assert stats["readers"] == 1
+        # the server's sender is stuck on the full socket: most offered samples were coalesced, not sent
+        assert stats["coalesced"] > batches * len(signals) / 2, stats
+        assert stalled > alone / 3, f"ingest {stalled:.0f}/s with a stalled client against {alone:.0f}/s alone"
+        (changes,) = (s for s in twin.bus.stats() if s["name"] == "changes")
+        assert changes["policy"] == "drop_oldest"
+        # reading again: the latest value of every signal arrives, without the backlog of every batch
+        latest: dict[str, float] = {}
+        messages = 0
+        deadline = time.monotonic() + 20
+        while any(latest.get(sig) != last for sig in signals):
+            assert time.monotonic() < deadline, "the latest values never arrived"
+            msg = await receive(ws)
+            messages += 1
+            latest.update((s["signal"], s["value"]) for s in msg["samples"] if s["signal"] in signals)
+        assert messages < batches / 2, f"{messages} messages for {batches} batches: a backlog, not coalesced"
+        assert msg["coalesced"] > 0
+    finally:
+        await ws.close()
+    deadline = time.monotonic() + 10
+    while twin.changes.stats()["readers"]:  # the server notices the close and retires the reader
+        assert time.monotonic() < deadline, "the reader outlived its client"
+        await asyncio.sleep(0.02)
