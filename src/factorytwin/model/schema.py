@@ -43,6 +43,7 @@ __all__ = [
     "Station",
     "StationSim",
     "VirtualPlant",
+    "Wear",
     "WriteLimits",
 ]
 
@@ -188,6 +189,17 @@ class Setup(Strict):
     every: int = Field(ge=1, description="Lot size: parts released per lot")
 
 
+class Wear(Strict):
+    """Progressive wear (e.g. of a bearing) in the virtual plant, until the station fails (docs/plant-model.md)."""
+
+    life: Seconds = Field(description="Mean operating seconds from new to failure at 100 % speed")
+    spread: float = Field(0.25, ge=0, le=1, description="Coefficient of variation of the life between units")
+    noise: float = Field(0.3, ge=0, description="Volatility of the log-wear path per square root of a life")
+    speed_exponent: float = Field(2.0, ge=0, description="Wear rate grows with speed ** speed_exponent")
+    repair: Seconds = Field(7200.0, description="Repair time after a wear failure")
+    service: Seconds = Field(1800.0, description="Duration of a planned maintenance that renews the wear")
+
+
 class StationSim(Strict):
     """How a station behaves in the simulation and the virtual plant."""
 
@@ -203,6 +215,7 @@ class StationSim(Strict):
     scrap_rate: float = Field(0.0, ge=0, lt=1)
     setup: Setup | None = Field(None, description="Setup/changeover before each lot")
     machines: int = Field(1, ge=1, description="Identical machines working in parallel at this station")
+    wear: Wear | None = Field(None, description="Wear until failure, in the virtual plant (not in simulate/whatif)")
 
     @model_validator(mode="after")
     def _paired(self) -> StationSim:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Generator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -19,9 +20,21 @@ from ..errors import WriteRejected
 from ..events import DEFAULT_STATE_CODES, StationState, Value
 from ..model import AssetInfo, PlantIndex, PlantModel, Role, SignalInfo
 from ..sim import LineSim
-from .physics import LagSignal
+from ..sim.station import StationRun
+from .physics import LagSignal, WearPath
 
-__all__ = ["PlantEngine"]
+__all__ = ["PlantEngine", "WearEvent"]
+
+
+@dataclass(frozen=True, slots=True)
+class WearEvent:
+    """Ground truth of the wear model: a station failed from wear, or was serviced, at a simulated time."""
+
+    time: float
+    station: str
+    kind: str  # "failure" or "service"
+    wear: float
+
 
 _COUNTERS = {Role.GOOD_COUNT: "good", Role.SCRAP_COUNT: "scrap"}
 
@@ -40,10 +53,16 @@ class PlantEngine:
         self._lags: dict[str, LagSignal] = {}
         self._where: dict[str, tuple[LineSim, int]] = {}  # asset path -> (line, position)
         self._rng = np.random.default_rng(np.random.SeedSequence(self.seed).spawn(1)[0])
+        self.wear: dict[str, WearPath] = {}
+        self.wear_events: list[WearEvent] = []
+        self._worn_busy: dict[str, float] = {}
+        self._service: set[str] = set()
         for l_i, info in enumerate(self.index.lines.values()):
             line = LineSim(self.env, info.line, seed=self.seed * 1000 + l_i)
             for pos, asset in enumerate(info.stations):
                 self._where[asset.path] = (line, pos)
+                self._add_wear(asset.path, asset.asset, l_i * 1000 + pos)
+            line.pause = self._pauser(line, [a.path for a in info.stations])
             for asset in info.buffers:
                 up = [s.asset.id for s in info.stations].index(asset.asset.upstream)  # type: ignore[union-attr]
                 self._where[asset.path] = (line, up)
@@ -93,6 +112,38 @@ class PlantEngine:
             line.set_speed(pos, float(value) / 100.0)
         self._set(path, float(value))
         return float(value)
+
+    def service(self, station: str) -> None:
+        """Planned maintenance of a station with wear: it stops for ``wear.service`` before its next part."""
+        if station not in self.wear:
+            raise WriteRejected(f"'{station}' has no wear to service", "unknown")
+        self._service.add(station)
+
+    def _add_wear(self, path: str, station: Any, key: int) -> None:
+        wear = station.sim.wear
+        if wear is not None:
+            rng = np.random.default_rng(np.random.SeedSequence([self.seed, 7, key]))
+            self.wear[path], self._worn_busy[path] = WearPath(wear, rng), 0.0
+
+    def _pauser(self, line: LineSim, paths: list[str]) -> Any:
+        def pause(i: int, m: int) -> tuple[StationState, float] | None:
+            return self._wear_stop(paths[i], line.stations[i]) if paths[i] in self.wear else None
+
+        return pause
+
+    def _wear_stop(self, path: str, run: StationRun) -> tuple[StationState, float] | None:
+        """Grow a station's wear by its busy time since the last part; a failure or a service stops it."""
+        path_wear = self.wear[path]
+        failed = path_wear.grow(run.busy_time - self._worn_busy[path], run.speed)
+        self._worn_busy[path] = run.busy_time
+        if not failed and path not in self._service:
+            return None
+        kind = "failure" if failed else "service"
+        self._service.discard(path)
+        self.wear_events.append(WearEvent(self.now, path, kind, path_wear.level))
+        path_wear.renew()
+        settings = path_wear.wear
+        return (StationState.DOWN, settings.repair) if failed else (StationState.PLANNED_STOP, settings.service)
 
     def _init_signal(self, sig: SignalInfo) -> None:
         if sig.signal.write is not None or sig.role in (Role.SETPOINT, Role.SPEED):
@@ -151,7 +202,8 @@ class PlantEngine:
             return 0.0, 0.0
         run = line.stations[pos]
         load = run.speed if run.state is StationState.RUNNING else 0.0
-        return load, run.wear
+        worn = self.wear.get(sig.asset_path)
+        return load, worn.level if worn is not None else run.wear
 
 
 _MISSING = object()

@@ -8,7 +8,8 @@ Every continuous signal is a first-order lag towards a target::
 
 ``reference`` is the value of the setpoint the signal follows (``sim.follows``) or ``sim.base``;
 ``load`` is the station's speed factor while it processes a part and 0 otherwise; ``wear`` grows
-with busy time since the last repair. A temperature thus follows its setpoint with a lag, a motor
+with busy time since the last repair, or follows the station's ``WearPath`` when it has a ``wear``
+block. A temperature thus follows its setpoint with a lag, a motor
 current follows the load, and a vibration grows with wear.
 """
 
@@ -19,9 +20,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..model.schema import SignalSim
+from ..model.schema import SignalSim, Wear
 
-__all__ = ["LagSignal"]
+__all__ = ["W0", "LagSignal", "WearPath"]
+
+W0 = 0.05  # wear of a new unit; it fails at 1
 
 
 @dataclass(slots=True)
@@ -38,3 +41,48 @@ class LagSignal:
         if self.sim.noise > 0:
             return self.x + self.sim.noise * float(rng.standard_normal())
         return self.x
+
+
+@dataclass(slots=True)
+class WearPath:
+    """The hidden wear of one station: a noisy, accelerating path from new (``W0``) to failure (1).
+
+    Log-wear is a Wiener process in effective operating time ``u`` (busy seconds times
+    ``speed ** speed_exponent``, in units of ``life``)::
+
+        log(wear) = log(W0) + r * u + noise * B(u),   failure when wear >= 1
+
+    The drift ``r`` of each unit is drawn so that its mean life is ``life`` times a factor with mean 1
+    and coefficient of variation ``spread``: wear grows exponentially, faster the harder it runs.
+    """
+
+    wear: Wear
+    rng: np.random.Generator
+    log_w: float = 0.0
+    drift: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.renew()
+
+    @property
+    def level(self) -> float:
+        """Wear from about ``W0`` (new) to 1 (failed)."""
+        return math.exp(self.log_w)
+
+    def renew(self) -> None:
+        """A repair or a planned maintenance: a new unit with its own rate of wear."""
+        spread = self.wear.spread
+        sigma = math.sqrt(math.log1p(spread * spread))
+        factor = float(self.rng.lognormal(-sigma * sigma / 2, sigma)) if spread > 0 else 1.0
+        self.log_w, self.drift = math.log(W0), -math.log(W0) / factor
+
+    def grow(self, busy_s: float, speed: float) -> bool:
+        """Add ``busy_s`` operating seconds at a speed factor; True when the station fails."""
+        if busy_s <= 0:
+            return False
+        du = busy_s * speed**self.wear.speed_exponent / self.wear.life
+        step = self.drift * du
+        if self.wear.noise > 0:
+            step += self.wear.noise * math.sqrt(du) * float(self.rng.standard_normal())
+        self.log_w = min(self.log_w + step, 0.0)
+        return self.log_w >= 0.0

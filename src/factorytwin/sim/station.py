@@ -14,6 +14,7 @@ _PRIORITY = [
     StationState.RUNNING,
     StationState.CHANGEOVER,
     StationState.DOWN,
+    StationState.PLANNED_STOP,
     StationState.BLOCKED,
     StationState.STARVED,
     StationState.IDLE,
