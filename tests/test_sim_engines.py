@@ -11,6 +11,7 @@ closed loops of pallets.
 from __future__ import annotations
 
 import random
+from typing import Literal
 
 import numpy as np
 import pytest
@@ -27,27 +28,33 @@ from factorytwin.model.schema import (
     StationSim,
 )
 from factorytwin.sim import Draws, LineSim, SimulationError, Trace, run, simulate, unsupported
+from factorytwin.sim.engines import run_engine
+from factorytwin.sim.layout import Layout
+from factorytwin.sim.warm import Initial, StationStart, WarmStart
 
 HORIZON = 400.0
 TOLERANCE = 1e-9
 
 
-def simpy_trace(draws: Draws, horizon: float) -> Trace:
+def simpy_trace(draws: Draws, horizon: float, start: Initial | None = None) -> Trace:
     records = []
     for r in range(draws.replications):
         env = simpy.Environment()
-        sim = LineSim(env, draws.line, draws=draws.replication(r), trace=True)
+        sim = LineSim(env, draws.line, draws=draws.replication(r), trace=True, start=start)
         env.run(until=horizon)
         assert sim.trace is not None
         records.append(sim.trace)
     return Trace.from_records(records, draws.line.pallets is not None)
 
 
-def assert_same_parts(line: Line, horizon: float = HORIZON, replications: int = 3, seed: int = 0) -> int:
+def assert_same_parts(
+    line: Line, horizon: float = HORIZON, replications: int = 3, seed: int = 0, warm: WarmStart | None = None
+) -> int:
     """Both engines agree on every event before the horizon; returns how many events were compared."""
     draws = Draws(line, replications, seed)
-    fast = simulate(draws, horizon).trace
-    slow = simpy_trace(draws, horizon)
+    start = warm.resolve(draws) if warm is not None else None
+    fast = simulate(draws, horizon, start).trace
+    slow = simpy_trace(draws, horizon, start)
     compared = 0
     for name in ("taken", "completed", "departed"):
         a, b = getattr(fast, name), getattr(slow, name)
@@ -229,3 +236,95 @@ def test_time_dependent_failures_strike_while_starved() -> None:
     assert came_from == {"running", "starved"}
     # Still all parts flow: b keeps up with a (1 part / 2 s) despite 9 % down time.
     assert b_run.good == pytest.approx(until / 2, abs=30)
+
+
+# ----------------------------------------------------------------------------------- warm starts
+
+
+def random_start(line: Line, seed: int) -> WarmStart:
+    """Buffers partly full and every station in a random state, down ones with a repair under way."""
+    rng = random.Random(seed)
+    states = [StationState.RUNNING, StationState.DOWN, StationState.BLOCKED, StationState.STARVED]
+    caps = Layout.of(line).buffer[:-1]
+    return WarmStart(
+        buffers=tuple(rng.randint(0, int(c)) for c in caps),
+        stations=tuple(StationStart(rng.choice(states), rng.uniform(0.0, 8.0)) for _ in line.stations),
+    )
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_warm_started_serial_lines_agree_part_by_part(seed: int) -> None:
+    line = random_line(200 + seed, loop=False)
+    assert assert_same_parts(line, seed=seed, warm=random_start(line, seed)) > 300
+
+
+def test_warm_start_with_every_station_down_or_blocked_agrees() -> None:
+    """Full buffers, blocked stations behind a down one, scrap and setups: parts leave in FIFO order."""
+    exp = Distribution(dist="exponential", mean=1.0)
+    setup = Setup(time=Distribution(mean=3.0), every=5)
+    stations = [
+        station(0, exp, mtbf=30.0, mttr=6.0, scrap_rate=0.1),
+        station(1, Distribution(dist="lognormal", mean=1.2, cv=0.3), setup=setup, scrap_rate=0.05),
+        station(
+            2,
+            exp,
+            time_to_failure=Distribution(mean=25.0),
+            time_to_repair=Distribution(dist="normal", mean=8.0, cv=0.4),
+        ),
+        station(3, Distribution(mean=0.8)),
+    ]
+    line = serial(stations, [3, 0, 2])
+    states = (StationState.BLOCKED, StationState.BLOCKED, StationState.DOWN, StationState.RUNNING)
+    warm = WarmStart((3, 0, 2), tuple(StationStart(s, 5.0) for s in states))
+    assert assert_same_parts(line, horizon=300.0, replications=4, warm=warm) > 1000
+    draws = Draws(line, 4, 0)
+    start = warm.resolve(draws)
+    assert start.parts == 3 + 1 + 0 + 1 + 2 + 1 + 1  # buffers and held parts: 3 | s0, s1 | s2 | 2 | s3
+    repairs = start.repair[2][:, 0]
+    assert (repairs > 0).all()
+    assert len(set(repairs.tolist())) == 4  # residuals differ by replication
+    # A warm start changes the first hour's output against a cold one: the line starts full.
+    hour = 600.0
+    cold = simulate(Draws(line, 4, 0), hour).trace
+    warmed = simulate(draws, hour, start).trace
+    assert ((warmed.leave < 20.0) & warmed.good).sum() > ((cold.leave < 20.0) & cold.good).sum()
+
+
+def test_warm_start_states_agree_between_engines() -> None:
+    exp = Distribution(dist="exponential", mean=1.0)
+    stations = [station(0, exp, mtbf=50.0, mttr=5.0), station(1, exp, mtbf=30.0, mttr=8.0), station(2, exp)]
+    line = serial(stations, [4, 2])
+    warm = WarmStart((4, 1), (StationStart(StationState.BLOCKED), StationStart(StationState.DOWN, 3.0), StationStart()))
+    fast = run_warm(line, warm, "fast")
+    slow = run_warm(line, warm, "simpy")
+    np.testing.assert_allclose(fast, slow, atol=1e-9)
+    assert fast[:, 1, 2].mean() > 0.02  # s1 down from the start
+
+
+def run_warm(line: Line, warm: WarmStart, engine: Literal["fast", "simpy"]) -> np.ndarray:
+    draws = Draws(line, 4, 9)
+    _, states = run_engine(draws, engine, 0.0, 500.0, warm.resolve(draws))
+    return states
+
+
+def test_a_warm_start_that_does_not_fit_the_line_is_refused() -> None:
+    d = Distribution(mean=1.0)
+    line = serial([station(0, d), station(1, d)], [2])
+    draws = Draws(line)
+    with pytest.raises(SimulationError, match="holds 3 parts; it takes 0 to 2"):
+        WarmStart((3,), (StationStart(), StationStart())).resolve(draws)
+    with pytest.raises(SimulationError, match="needs 2 station states and 1 buffer levels"):
+        WarmStart((), (StationStart(),)).resolve(draws)
+    with pytest.raises(SimulationError, match="must be finite"):
+        WarmStart((0,), (StationStart(StationState.DOWN, float("nan")), StationStart())).resolve(draws)
+    loop = Line(
+        id="l",
+        stations=[station(0, d), station(1, d)],
+        buffers=[
+            Buffer(id="a", upstream="s0", downstream="s1", capacity=1),
+            Buffer(id="b", upstream="s1", downstream="s0", capacity=1),
+        ],
+        pallets=2,
+    )
+    with pytest.raises(SimulationError, match="open line"):
+        WarmStart((0,), (StationStart(), StationStart())).resolve(Draws(loop))

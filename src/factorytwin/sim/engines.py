@@ -15,6 +15,7 @@ from .fast import FastRun, simulate, unsupported
 from .line import LineSim, PartRecord
 from .results import STATES
 from .trace import Trace
+from .warm import Initial
 
 __all__ = ["Engine", "choose", "run_engine"]
 
@@ -31,20 +32,22 @@ def choose(draws: Draws, engine: Engine) -> Literal["fast", "simpy"]:
     return engine
 
 
-def run_engine(draws: Draws, engine: Literal["fast", "simpy"], warmup: float, end: float) -> tuple[Trace, FloatArray]:
-    """Trace and state fractions (replications, stations, STATES) over [warmup, end)."""
+def run_engine(
+    draws: Draws, engine: Literal["fast", "simpy"], warmup: float, end: float, start: Initial | None = None
+) -> tuple[Trace, FloatArray]:
+    """Trace and state fractions (replications, stations, STATES) over [warmup, end), from a warm ``start``."""
     if engine == "fast":
-        run = simulate(draws, end)
+        run = simulate(draws, end, start)
         return run.trace, _fast_states(run, warmup, end)
-    return _simpy(draws, warmup, end)
+    return _simpy(draws, warmup, end, start)
 
 
-def _simpy(draws: Draws, warmup: float, end: float) -> tuple[Trace, FloatArray]:
+def _simpy(draws: Draws, warmup: float, end: float, start: Initial | None) -> tuple[Trace, FloatArray]:
     records: list[list[list[PartRecord]]] = []
     states = np.zeros((draws.replications, len(draws.line.stations), len(STATES)))
     for r in range(draws.replications):
         env = simpy.Environment()
-        sim = LineSim(env, draws.line, draws=draws.replication(r), trace=True)
+        sim = LineSim(env, draws.line, draws=draws.replication(r), trace=True, start=start)
         before = np.zeros(states.shape[1:])
         if warmup > 0:
             env.run(until=warmup)

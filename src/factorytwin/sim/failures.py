@@ -35,15 +35,17 @@ class BusyClock:
 class Timeline:
     """Time-dependent failures: the machine is down in [start_k, end_k) for k = 0, 1, ..."""
 
-    def __init__(self, draws: ReplicationDraws, station: int, machine: int) -> None:
+    def __init__(self, draws: ReplicationDraws, station: int, machine: int, down_until: float = 0.0) -> None:
+        """``down_until`` > 0: a warm start with the machine down until then; its calendar starts there."""
         self._draws, self._station, self._machine = draws, station, machine
-        self._periods: list[tuple[float, float]] = []
+        self._periods: list[tuple[float, float]] = [(0.0, down_until)] if down_until > 0 else []
+        self.initial = len(self._periods)  # 1 when period 0 is the repair left from a warm start
         self._first = 0  # periods before this one ended before the last query
 
     def period(self, k: int) -> tuple[float, float]:
         """Start and end of down period ``k``."""
         while len(self._periods) <= k:
-            ttf, ttr = self._draws.failure(self._station, self._machine, len(self._periods))
+            ttf, ttr = self._draws.failure(self._station, self._machine, len(self._periods) - self.initial)
             start = (self._periods[-1][1] if self._periods else 0.0) + ttf
             self._periods.append((start, start + ttr))
         return self._periods[k]

@@ -37,6 +37,7 @@ from .kernels import ahead_parts, fold_failures, recurse, recurse_skipping
 from .layout import Layout
 from .schedule import schedule
 from .trace import Trace
+from .warm import Initial
 
 __all__ = ["Failures", "FastRun", "simulate", "unsupported"]
 
@@ -81,14 +82,17 @@ class FastRun:
         return tuple(s.down_periods(self.taken[i]) for i, s in enumerate(self.services))
 
 
-def simulate(draws: Draws, horizon: float) -> FastRun:
-    """Simulate every replication until ``horizon``: every part the first station takes before it."""
+def simulate(draws: Draws, horizon: float, start: Initial | None = None) -> FastRun:
+    """Simulate every replication until ``horizon``: every part the first station takes before it.
+
+    ``start``: a warm start (warm.py), the parts in the line and what the stations do at time 0.
+    """
     reason = unsupported(draws.line)
     if reason is not None:
         raise SimulationError(f"the fast engine cannot run this line: {reason}")
-    parts = _first_guess(draws.line, horizon)
+    parts = _first_guess(draws.line, horizon) + (start.parts if start is not None else 0)
     while True:
-        run = _Recursion(draws, parts).run()
+        run = _Recursion(draws, parts, start).run()
         reached = float(run.trace.taken[0, :, -1].min())
         if reached >= horizon:
             return run
@@ -115,20 +119,28 @@ def _first_guess(line: Line, horizon: float) -> int:
 class _Recursion:
     """One pass of the recursions over a fixed number of parts; arrays are (stations, parts, replications)."""
 
-    def __init__(self, draws: Draws, parts: int) -> None:
+    def __init__(self, draws: Draws, parts: int, start: Initial | None = None) -> None:
         self.draws, self.n = draws, parts
         self.layout = layout = Layout.of(draws.line)
         self.m, self.r = len(layout.ids), draws.replications
+        self.start = start
+        self.preset = np.array(start.first if start is not None else [0] * self.m, dtype=np.int64)
         self.scrapped = np.stack([draws.scrapped(i, parts) for i in range(self.m)])
+        if start is not None:  # parts past a station, or finished there before time 0, are good there
+            for i in range(self.m):
+                self.scrapped[i, : start.first[i] + (start.held[i] if start.blocked[i] else 0)] = False
         alive = [np.ones((parts, self.r), dtype=bool)]
         for i in range(self.m - 1):
             alive.append(alive[i] if layout.loop else alive[i] & ~self.scrapped[i])
         self.alive = np.stack(alive)
         self.skips = not layout.loop and bool(self.scrapped[:-1].any())
         self.total = np.empty((self.m, parts, self.r))  # service time of each part at each station
-        self.services = tuple(_Service(draws, i, self.alive[i], self.skips, self.total[i]) for i in range(self.m))
+        self.services = tuple(_Service(draws, i, self.alive[i], self.total[i], start) for i in range(self.m))
         arrivals = draws.line.arrivals
-        self.release = draws.releases(parts) if arrivals is not None and not layout.loop else np.zeros((parts, self.r))
+        self.release = np.zeros((parts, self.r))
+        if arrivals is not None and not layout.loop:
+            new = int(self.preset[0]) + (start.held[0] if start is not None else 0)  # the first part released
+            self.release[new:] = draws.releases(parts - new)
 
     def run(self) -> FastRun:
         order, total = schedule(self.layout, self.n), self.total
@@ -136,9 +148,11 @@ class _Recursion:
         if self.skips:
             gaps = [int(self.layout.buffer[i]) + 1 for i in range(self.m - 1)]
             ahead = np.stack([ahead_parts(self.alive[i + 1], g) for i, g in enumerate(gaps)])
-            recurse_skipping(order, total, self.alive, self.scrapped, ahead, self.release, times)
+            recurse_skipping(order, total, self.alive, self.scrapped, ahead, self.release, self.preset, times)
         else:
-            recurse(order, total, self._gaps(), self.layout.pallets or 0, self.release, times)
+            recurse(order, total, self._gaps(), self.layout.pallets or 0, self.release, self.preset, times)
+        for i, past in enumerate(self.preset):
+            times[:, i, :past] = np.nan  # parts past a station at time 0 never were there in this run
         return FastRun(self._trace(times), self.services, times[0])
 
     def _gaps(self) -> NDArray[np.int64]:
@@ -169,20 +183,28 @@ class _Recursion:
 class _Service:
     """A station's service time per part: setup, processing and the repairs of failures during it."""
 
-    def __init__(self, draws: Draws, station: int, alive: BoolArray, skips: bool, total: FloatArray) -> None:
+    def __init__(self, draws: Draws, station: int, alive: BoolArray, total: FloatArray, start: Initial | None) -> None:
         """Write the service times of parts into ``total`` (parts, replications)."""
         sim = draws.line.stations[station].sim
         n, r = alive.shape
-        work = draws.processing(station, n)
-        self.work = work * alive if skips else work
+        held = np.zeros((n, 1), dtype=bool)  # the parts on the machine at time 0
+        processed = alive.copy()
+        self.delay = np.zeros((n, r))  # a repair left from a warm start, before the part's work
+        if start is not None:
+            first, count = start.first[station], start.held[station]
+            held[first : first + count] = True
+            processed[: first + (count if start.blocked[station] else 0)] = False
+            if count and not start.blocked[station]:
+                self.delay[first] = start.repair[station][:, 0]
+        self.work = np.where(processed, draws.processing(station, n), 0.0)
         self._setup: FloatArray | None = None
         self.count = np.zeros((n, r), dtype=np.int64)  # failures up to the end of each part
         self.epochs, self.repairs = np.zeros((r, 0)), np.zeros((r, 0))  # (replications, failures)
         total[:] = self.work
         if sim.setup is not None:
             lot = np.arange(n)[:, None] // sim.setup.every
-            seen = np.maximum.accumulate(np.where(alive, lot, -1), axis=0)
-            new = alive & (lot != np.vstack([np.full((1, r), -1), seen[:-1]]))
+            seen = np.maximum.accumulate(np.where(processed | held, lot, -1), axis=0)
+            new = processed & ~held & (lot != np.vstack([np.full((1, r), -1), seen[:-1]]))
             times = draws.setups(station, int(lot[-1, 0]) + 1)
             self._setup = np.where(new, np.take_along_axis(times, np.broadcast_to(lot, (n, r)), axis=0), 0.0)
             total += self._setup
@@ -197,6 +219,7 @@ class _Service:
             down, self.count = fold_failures(self.work, epochs, ttr)
             total += down
             self.epochs, self.repairs = epochs.T, ttr.T
+        total += self.delay
         self.repaired = np.concatenate([np.zeros((r, 1)), np.cumsum(self.repairs, axis=1)], axis=1)
 
     @property
@@ -216,7 +239,11 @@ class _Service:
         busy = np.cumsum(self.work, axis=0)  # busy time up to the end of each part
         earlier = np.where(part > 0, self.count[part - 1, rep], 0)
         before = np.where(part > 0, busy[part - 1, rep], 0.0)
-        t = taken[part, rep] + self.setup[part, rep] + self.epochs[rep, fail] - before
+        t = taken[part, rep] + self.setup[part, rep] + self.delay[part, rep] + self.epochs[rep, fail] - before
         start[rep, fail] = t + self.repaired[rep, fail] - self.repaired[rep, earlier]
         end[rep, fail] = start[rep, fail] + self.repairs[rep, fail]
+        left = self.delay.max(axis=0)  # a warm start's repair, from time 0
+        if left.any():
+            start = np.column_stack([np.where(left > 0, 0.0, np.nan), start])
+            end = np.column_stack([np.where(left > 0, left, np.nan), end])
         return Failures(start, end)

@@ -59,16 +59,21 @@ def recurse(
     gaps: IntArray,
     pallets: int,
     release: FloatArray,
+    preset: IntArray,
     out: FloatArray,
 ) -> None:
     """Taken, completed and departed times ``out[0..2]`` when no part skips a station.
 
     ``gaps[i]``: part n leaves station i once part n - gaps[i] left the next station (huge: never
-    blocked); ``pallets`` > 0 closes the loop; ``release`` holds the first station's arrivals.
+    blocked); ``pallets`` > 0 closes the loop; ``release`` holds the first station's arrivals; parts
+    below ``preset[i]`` were past station i at time 0 (a warm start): their times there are 0.
     """
     m, parts, reps = total.shape
     for step in range(order.shape[0]):
         i, n = order[step, 0], order[step, 1]
+        if n < preset[i]:
+            out[:, i, n, :] = 0.0
+            continue
         # Where the arrival comes from: the previous station, the pallet coming back, or the release.
         src, at = (i - 1, n) if i > 0 else (m - 1, n - pallets) if pallets > 0 else (-1, n)
         ahead = n - gaps[i]
@@ -96,17 +101,22 @@ def recurse_skipping(
     scrapped: BoolArray,
     ahead: IntArray,
     release: FloatArray,
+    preset: IntArray,
     out: FloatArray,
 ) -> None:
     """The open-line recursions when scrapped parts leave: skipped parts get NaN times.
 
-    ``ahead[i]`` names the part that must leave station i + 1 before a part may leave station i.
+    ``ahead[i]`` names the part that must leave station i + 1 before a part may leave station i;
+    parts below ``preset[i]`` were past station i at time 0.
     """
     taken, completed, departed = out[0], out[1], out[2]
     m, _, reps = total.shape
     free = np.zeros((m, reps))  # when each station's machine let its last part go
     for step in range(order.shape[0]):
         i, n = order[step, 0], order[step, 1]
+        if n < preset[i]:
+            out[:, i, n, :] = 0.0
+            continue
         for r in range(reps):
             if not alive[i, n, r]:
                 taken[i, n, r] = completed[i, n, r] = departed[i, n, r] = np.nan

@@ -29,6 +29,7 @@ from .draws import Draws, ReplicationDraws
 from .failures import BusyClock, Timeline
 from .layout import Layout
 from .station import StationRun, aggregate
+from .warm import Initial
 
 __all__ = ["LineSim", "PartRecord"]
 
@@ -49,6 +50,7 @@ class LineSim:
         on_state: Callable[[int, StationState], None] | None = None,
         draws: ReplicationDraws | None = None,
         trace: bool = False,
+        start: Initial | None = None,
     ) -> None:
         self.env = env
         self.line = line
@@ -61,14 +63,16 @@ class LineSim:
         # Asked before each part: a stop (state, seconds) the machine takes first, e.g. a wear failure.
         self.pause: Callable[[int, int], tuple[StationState, float] | None] | None = None
         self._speed_changed = [env.event() for _ in line.stations]
-        self._next_part = 0
+        self._start = start
+        self._next_part = start.parts if start is not None else 0
         self._bad: set[int] = set()
         self.areas = [self._area(i) for i in range(len(line.stations))]
         self._timelines: dict[tuple[int, int], Timeline] = {}
         for i, run in enumerate(self.stations):
             for m in range(len(run.machines)):
                 if run.station.sim.failure_law() is not None and run.station.sim.failure_mode == "time":
-                    self._timelines[i, m] = Timeline(self.draws, i, m)
+                    job = start.job(i, m, self.draws.r) if start is not None else None
+                    self._timelines[i, m] = Timeline(self.draws, i, m, job[2] if job is not None else 0.0)
                     env.process(self._watch(i, m))
                 env.process(self._machine(i, m))
         if line.arrivals is not None:
@@ -79,7 +83,7 @@ class LineSim:
             return Area(self.env, self.layout.places(0), [-1] * self.layout.pallets)
         if i == 0 and self.line.arrivals is None:
             return None  # unlimited supply
-        return Area(self.env, self.layout.places(i))
+        return Area(self.env, self.layout.places(i), self._start.queue(i) if self._start is not None else None)
 
     def buffer_level(self, index: int) -> int:
         """Parts currently in buffer ``index`` (after station ``index``; the last one closes a loop)."""
@@ -136,7 +140,7 @@ class LineSim:
         while True:
             start, end = timeline.period(k)
             yield self.env.timeout(start - self.env.now)
-            machine.failures += 1
+            machine.failures += k >= timeline.initial  # a repair left from a warm start is no new failure
             self._show(i, m)
             yield self.env.timeout(end - self.env.now)
             machine.busy_since_repair = 0.0
@@ -154,6 +158,7 @@ class LineSim:
         up = self.areas[i]
         down = self.areas[0] if last and loop else None if last else self.areas[i + 1]
         clock = BusyClock(self.draws, i, m) if sim.failure_law() and sim.failure_mode == "operation" else None
+        job = self._start.job(i, m, self.draws.r) if self._start is not None else None  # held at time 0
         lot: int | None = None
         while True:
             yield from self._stopped(i, m)
@@ -163,27 +168,23 @@ class LineSim:
                     self._set(i, m, StationState.STARVED)
                 part = yield up.get()
             yield from self._stopped(i, m)
-            if i == 0:
+            if job is not None:
+                part = job[0]
+                lot = part // sim.setup.every if sim.setup is not None else None  # set up for it already
+            elif i == 0:
                 part, self._next_part = self._next_part, self._next_part + 1
             record = [float(part), self.env.now, math.nan, math.nan, 0.0]
             if self.trace is not None:
                 self.trace[i].append(record)
-            if sim.setup is not None and part // sim.setup.every != lot:
-                lot = part // sim.setup.every
-                self._set(i, m, StationState.CHANGEOVER)
-                yield from self._work(i, m, self.draws.setup(i, lot), None)
-            if self.pause is not None and (stop := self.pause(i, m)) is not None:
-                self._set(i, m, stop[0])
-                yield self.env.timeout(stop[1])
-            self._set(i, m, StationState.RUNNING)
-            self._note(i, "start")
-            duration = self.draws.processing(i, part) / max(run.speed, 1e-9)
-            yield from self._work(i, m, duration, clock)
-            run.last_cycle, record[2] = duration, self.env.now
-            scrapped = self.draws.scrapped(i, part)
-            run.scrap += scrapped
-            run.good += not scrapped
-            self._note(i, "scrap" if scrapped else "finish")
+            scrapped = False
+            if job is None or not job[1]:  # not a part finished before time 0
+                yield from self._process(i, m, part, lot, clock, job[2] if job is not None else 0.0)
+                lot = part // sim.setup.every if sim.setup is not None else None
+                scrapped = self.draws.scrapped(i, part)
+                run.scrap += scrapped
+                run.good += not scrapped
+                self._note(i, "scrap" if scrapped else "finish")
+            record[2], job = self.env.now, None
             if scrapped and loop:
                 self._bad.add(part)
             if down is not None and not (scrapped and not loop):
@@ -194,6 +195,25 @@ class LineSim:
             if up is not None:
                 up.leave()
             record[3:] = self.env.now, float(scrapped or part in self._bad)
+
+    def _process(self, i: int, m: int, part: int, lot: int | None, clock: BusyClock | None, repair: float) -> _Process:
+        """Set up for a new lot, wait out a repair left from a warm start, then process the part."""
+        run = self.stations[i]
+        sim = run.station.sim
+        if sim.setup is not None and part // sim.setup.every != lot:
+            self._set(i, m, StationState.CHANGEOVER)
+            yield from self._work(i, m, self.draws.setup(i, part // sim.setup.every), None)
+        if repair > 0 and (i, m) not in self._timelines:  # time-dependent failures: the timeline has it
+            self._set(i, m, StationState.DOWN)
+            yield self.env.timeout(repair)
+        if self.pause is not None and (stop := self.pause(i, m)) is not None:
+            self._set(i, m, stop[0])
+            yield self.env.timeout(stop[1])
+        self._set(i, m, StationState.RUNNING)
+        self._note(i, "start")
+        duration = self.draws.processing(i, part) / max(run.speed, 1e-9)
+        yield from self._work(i, m, duration, clock)
+        run.last_cycle = duration
 
     def _work(self, i: int, m: int, duration: float, clock: BusyClock | None) -> _Process:
         """Work ``duration`` seconds (processing when a busy clock or time failures apply, else setup)."""
