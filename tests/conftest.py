@@ -12,6 +12,7 @@ from factorytwin.cli import example_path, free_port
 from factorytwin.model import PlantIndex, PlantModel, load_model
 from factorytwin.plant import VirtualPlant
 from factorytwin.runtime import Twin
+from factorytwin.security import Role
 
 ROOT = Path(__file__).resolve().parent.parent
 LINE = "acme/lyon/bottling/line1"
@@ -47,3 +48,20 @@ async def twin(model: PlantModel, endpoints: dict[str, str], plant: VirtualPlant
             "twin never saw all signals"
         )
         yield tw
+
+
+def bearer(token: str) -> dict[str, str]:
+    """The Authorization header of an API token."""
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def tokens(twin: Twin) -> dict[str, str]:
+    """One API token per role on the running twin: role name (viewer, operator, engineer, admin) -> token."""
+    return {role.label: twin.security.tokens.create(role, f"test-{role.label}")[1] for role in Role}
+
+
+@pytest.fixture
+def auth_headers(tokens: dict[str, str]) -> dict[str, str]:
+    """Headers of an admin token (allowed everything): pass them to every API request."""
+    return bearer(tokens["admin"])

@@ -11,14 +11,15 @@ import pytest
 from factorytwin.api import create_app
 from factorytwin.plant import VirtualPlant
 from factorytwin.runtime import Twin
+from factorytwin.security import Role
 
-from .conftest import LINE
+from .conftest import LINE, bearer
 
 
 @pytest.fixture
-async def api(twin: Twin) -> AsyncIterator[httpx.AsyncClient]:
+async def api(twin: Twin, auth_headers: dict[str, str]) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=create_app(twin))
-    async with httpx.AsyncClient(transport=transport, base_url="http://twin") as client:
+    async with httpx.AsyncClient(transport=transport, base_url="http://twin", headers=auth_headers) as client:
         yield client
 
 
@@ -98,7 +99,7 @@ async def test_assets_describe_the_model_with_context(api: httpx.AsyncClient) ->
     assert volume["spec"] == {"lsl": 495.0, "usl": 505.0, "target": 500.0}
     assert volume["normal"] == {"low": 496.0, "high": 504.0}
     speed = next(s for s in filler["signals"] if s["id"] == "speed")
-    assert speed["write"] == {"min": 20.0, "max": 120.0, "max_step": 25.0}
+    assert speed["write"] == {"min": 20.0, "max": 120.0, "max_step": 25.0, "max_rate": None}
 
 
 async def test_health_and_sources_report_connection_and_counts(
@@ -164,7 +165,7 @@ async def test_analytics_endpoints_answer_for_the_live_window(api: httpx.AsyncCl
     report = (await api.get("/api/report", params=params)).json()
     assert report[-1]["asset"] == "line1"
     assert isinstance((await api.get("/api/alerts")).json(), list)
-    missing = await api.post("/api/alerts/12345/acknowledge", params={"by": "anna"})
+    missing = await api.post("/api/alerts/12345/acknowledge")
     assert missing.status_code == 404
     assert (await api.get("/api/kpis", params={"asset": "acme/nowhere"})).status_code == 404
     assert (await api.get("/api/states", params={"station": f"{LINE}/b1"})).status_code == 404
@@ -190,7 +191,8 @@ async def test_windows_before_the_twin_started_are_recomputed_from_history(
 async def test_running_twin_names_the_designed_bottleneck(model, endpoints) -> None:  # type: ignore[no-untyped-def]
     async with VirtualPlant(model, speed=60, endpoints=endpoints), Twin(model, endpoints=endpoints) as twin:
         transport = httpx.ASGITransport(app=create_app(twin))
-        async with httpx.AsyncClient(transport=transport, base_url="http://twin") as api:
+        headers = bearer(twin.security.tokens.create(Role.VIEWER, "viewer")[1])
+        async with httpx.AsyncClient(transport=transport, base_url="http://twin", headers=headers) as api:
             # samples carry wall-clock times: at x60, 6 s of them hold 6 plant minutes
             a = twin.analytics
             assert await twin.wait_for(lambda: a.now is not None and a.origin is not None and a.now - a.origin > 6, 30)
@@ -211,10 +213,18 @@ async def test_an_out_of_range_value_raises_an_alert_that_is_acknowledged(api: h
     assert alert["state"] == "active"
     assert alert["station"] == f"{LINE}/labeler"
     assert alert["value"] < 150
-    acked = await api.post(f"/api/alerts/{alert['id']}/acknowledge", params={"by": "anna"})
+    _, anna = twin.security.tokens.create(Role.OPERATOR, "anna")
+    viewer = twin.security.tokens.create(Role.VIEWER, "victor")[1]
+    refused = await api.post(f"/api/alerts/{alert['id']}/acknowledge", headers=bearer(viewer))
+    assert refused.status_code == 403
+    assert "operator" in refused.json()["detail"]
+    acked = await api.post(f"/api/alerts/{alert['id']}/acknowledge", headers=bearer(anna))
     assert acked.status_code == 200
     assert acked.json()["state"] == "acknowledged"
     assert acked.json()["acknowledged_by"] == "anna"
+    (entry,) = (await api.get("/api/audit", params={"action": "alert.acknowledge"})).json()
+    assert (entry["who"], entry["role"], entry["target"]) == ("anna", "operator", str(alert["id"]))
+    assert (entry["old"], entry["new"], entry["result"]) == ("active", "acknowledged", "ok")
     await twin.bus.drain()
     stored = (await api.get("/api/alerts", params={"state": "all"})).json()
     assert next(a for a in stored if a["id"] == alert["id"])["state"] == "acknowledged"

@@ -17,6 +17,7 @@ from typing import Any
 from .bus import Bus
 from .clock import Clock, SystemClock
 from .connect import Connector, SampleSink, make_connector
+from .control import Control
 from .core import Intake, LiveState
 from .core.alerts import Alert, AlertManager
 from .core.analytics import Analytics
@@ -24,12 +25,14 @@ from .core.changes import ChangeFeed
 from .core.detectors import detectors
 from .core.states import StateInterval
 from .edge import EdgeFilter, Forwarder
+from .errors import FactoryTwinError
 from .events import Sample, Severity
 from .historian import DuckDBHistorian, Historian
 from .lifecycle import Service
 from .model import PlantIndex, PlantModel, SignalInfo, relocate
 from .model.sources import Source
 from .notify import WebhookNotifier
+from .security import Principal, Security
 
 __all__ = ["SourceChain", "Twin", "data_dir"]
 
@@ -95,6 +98,7 @@ class Twin(Service):
         bus_maxsize: int = 256,
         health_log_s: float = 60.0,
         spool_dir: Path | None = None,
+        security: Security | None = None,
     ) -> None:
         if endpoints:  # OPC UA sources moved to other endpoints (tests, the demo)
             model = relocate(model, {sid: {"endpoint": url} for sid, url in endpoints.items()})
@@ -113,6 +117,8 @@ class Twin(Service):
         }
         self.connectors: dict[str, Connector] = {sid: chain.connector for sid, chain in self.chains.items()}
         self.analytics = Analytics(self.index, detectors(self.index), model.alerts.clear_after_s)
+        self.security = security or Security(":memory:", self.clock)  # tokens and the audit log
+        self.control = Control(self.index, self.connectors, self.state, self.wait_for, self.security.audit, self.clock)
         settings = model.alerts
         self.notifier = (
             WebhookNotifier(settings.webhook, Severity[settings.webhook_min_severity.upper()])
@@ -204,10 +210,17 @@ class Twin(Service):
                     h.queued,
                 )
 
-    async def acknowledge(self, alert_id: int, who: str) -> Alert:
-        """A person acknowledges an alert; the change is stored and pushed."""
-        alert = self.analytics.alerts.acknowledge(alert_id, who, self.clock.now().timestamp())
+    async def acknowledge(self, alert_id: int, who: Principal) -> Alert:
+        """A person acknowledges an alert; the change is stored, pushed and audited."""
+        audit = self.security.audit
+        old = next((a.state.value for a in self.analytics.alerts.active() if a.id == alert_id), None)
+        try:
+            alert = self.analytics.alerts.acknowledge(alert_id, who.name, self.clock.now().timestamp())
+        except FactoryTwinError as exc:
+            audit.record(who.name, who.role.label, "alert.acknowledge", str(alert_id), old, None, "refused", str(exc))
+            raise
         await self._record([], [alert])
+        audit.record(who.name, who.role.label, "alert.acknowledge", str(alert_id), old, alert.state.value, "ok")
         return alert
 
     async def _analyze(self, batch: list[Sample]) -> None:

@@ -11,7 +11,7 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query
 
 from ..clock import utc
 from ..core.alerts import Alert
@@ -20,6 +20,8 @@ from ..core.detectors import AlertingSpc
 from ..errors import FactoryTwinError
 from ..replay import replay
 from ..runtime import Twin
+from ..security import Principal, Role
+from .auth import require
 
 __all__ = ["alert_out", "analytics_router"]
 
@@ -151,11 +153,11 @@ def analytics_router(twin: Twin) -> APIRouter:
 
     @router.post("/alerts/{alert_id}/acknowledge")
     async def acknowledge(
-        alert_id: int, by: Annotated[str, Query(min_length=1, description="Who")] = "api"
+        alert_id: int, who: Annotated[Principal, Depends(require(Role.OPERATOR))]
     ) -> dict[str, Any]:
-        """Acknowledge an open alert."""
+        """Acknowledge an open alert (operator); the token's name is recorded as who acknowledged it."""
         try:
-            alert = await twin.acknowledge(alert_id, by)
+            alert = await twin.acknowledge(alert_id, who)
         except FactoryTwinError as exc:
             status = 404 if "no alert" in str(exc) else 409
             raise HTTPException(status, str(exc)) from None

@@ -5,14 +5,17 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import FastAPI, HTTPException, Query
+from fastapi import FastAPI, HTTPException, Query, Request
 
 from .. import __version__
 from ..clock import utc
 from ..runtime import Twin
 from .analytics import analytics_router
+from .auth import TokenGate, document_security
+from .control import control_router
 from .schemas import AssetOut, AssetState, HistoryOut, LineOut, PointOut, SignalValue, StateOut, to_iso
 from .stream import stream_router
+from .tokens import tokens_router
 
 __all__ = ["create_app"]
 
@@ -26,11 +29,14 @@ def create_app(twin: Twin) -> FastAPI:
     )
 
     @app.get("/api/health", tags=["operations"])
-    async def health() -> dict[str, Any]:
-        """Whether the twin runs, and how its sources and stream are doing."""
+    async def health(request: Request) -> dict[str, Any]:
+        """Whether the twin runs (open, for probes); with a token also how its sources and stream are doing."""
         sources = [c.health.as_dict() for c in twin.connectors.values()]
+        status = "ok" if all(s["connected"] for s in sources) else "degraded"
+        if getattr(request.state, "principal", None) is None:  # no addresses or counts without a token
+            return {"status": status, "version": __version__, "time": twin.clock.now()}
         return {
-            "status": "ok" if all(s["connected"] for s in sources) else "degraded",
+            "status": status,
             "version": __version__,
             "time": twin.clock.now(),
             "sources": {s["source"]: "connected" if s["connected"] else "disconnected" for s in sources},
@@ -104,5 +110,9 @@ def create_app(twin: Twin) -> FastAPI:
         return [c.health.as_dict() for c in twin.connectors.values()]
 
     app.include_router(analytics_router(twin))
+    app.include_router(control_router(twin))
+    app.include_router(tokens_router(twin))
+    app.add_middleware(TokenGate, store=twin.security.tokens)  # every /api path but /api/health needs a token
+    document_security(app)
     app.include_router(stream_router(twin))
     return app

@@ -108,6 +108,9 @@ class WriteLimits(Strict):
     min: float
     max: float
     max_step: float | None = Field(None, gt=0, description="Largest change allowed in one write")
+    max_rate: float | None = Field(
+        None, gt=0, description="Largest change per second between successive writes through the twin"
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> WriteLimits:
