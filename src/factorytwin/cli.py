@@ -20,6 +20,7 @@ from rich.markup import escape
 from rich.tree import Tree
 
 from .api import create_app
+from .auth_cli import AuthDb, TlsCert, TlsKey, default_auth_db, print_demo_tokens, register, tls_options
 from .broker import EmbeddedBroker
 from .connect.mqtt_browse import browse_mqtt
 from .connect.opcua_browse import browse_opcua
@@ -31,6 +32,7 @@ from .model.skeleton import skeleton_yaml
 from .plant import VirtualPlant
 from .reports import MAX_REPORT_DAYS, report_from_api, report_from_file, report_table, write_csv
 from .runtime import Twin
+from .security import Security
 from .sim import Change, Results, Scenario, compare
 from .sim_cli import SimOptions, comparison_json, comparison_table, dump, results_json, results_table, run_scenarios
 
@@ -153,14 +155,18 @@ def _run_command(
     db: Db = "factorytwin.duckdb",
     duration: Duration = None,
     verbose: Verbose = False,
+    auth_db: AuthDb = None,
+    tls_cert: TlsCert = None,
+    tls_key: TlsKey = None,
 ) -> None:
-    """Run the twin against the sources named in the file, with its API."""
+    """Run the twin against the sources named in the file, with its API (tokens: factorytwin token create)."""
     _setup_logging(verbose)
-    model = _load(file)
+    model, tls = _load(file), tls_options(tls_cert, tls_key, _fail)
 
     async def main() -> None:
-        async with Twin(model, historian=DuckDBHistorian(db)) as twin:
-            await _serve(twin, host, port, duration)
+        security = Security(auth_db or default_auth_db())
+        async with Twin(model, historian=DuckDBHistorian(db), security=security) as twin:
+            await _serve(twin, host, port, duration, tls)
 
     _run(main)
 
@@ -176,10 +182,13 @@ def _demo_command(
     duration: Duration = None,
     db: Db = ":memory:",
     verbose: Verbose = False,
+    auth_db: AuthDb = None,
+    tls_cert: TlsCert = None,
+    tls_key: TlsKey = None,
 ) -> None:
     """Run a virtual plant, the twin and the API in one process; nothing else to install."""
     _setup_logging(verbose)
-    model = _load(file or example_path("bottling-mixed.yaml"))
+    model, tls = _load(file or example_path("bottling-mixed.yaml")), tls_options(tls_cert, tls_key, _fail)
 
     async def main() -> None:
         async with contextlib.AsyncExitStack() as stack:
@@ -189,10 +198,12 @@ def _demo_command(
                 out.print(f"embedded MQTT broker on {broker.url}")
             local = relocate(model, local_sources(model, broker.url if broker else None))
             vp = await stack.enter_async_context(VirtualPlant(local, speed=speed))
-            twin = await stack.enter_async_context(Twin(local, historian=DuckDBHistorian(db)))
+            security = Security(auth_db or ":memory:")
+            twin = await stack.enter_async_context(Twin(local, historian=DuckDBHistorian(db), security=security))
             for sid, server in vp.servers.items():
                 out.print(f"virtual plant: source [bold]{sid}[/bold] on {server.address} (speed x{speed:g})")
-            await _serve(twin, host, port, duration)
+            print_demo_tokens(twin.security, out)
+            await _serve(twin, host, port, duration, tls)
 
     _run(main)
 
@@ -331,6 +342,9 @@ def _whatif_command(
         out.print(comparison_table(comparison, parsed))
 
 
+register(app, _fail)  # token create/list/revoke, set (auth_cli.py)
+
+
 def _simulated(model: PlantModel, scenarios: list[Scenario], options: SimOptions, quiet: bool) -> list[Results]:
     try:
         return run_scenarios(model, scenarios, options, quiet)
@@ -338,8 +352,11 @@ def _simulated(model: PlantModel, scenarios: list[Scenario], options: SimOptions
         _fail(str(exc))
 
 
-async def _serve(twin: Twin, host: str, port: int, duration: float | None) -> None:
-    config = uvicorn.Config(create_app(twin), host=host, port=port, log_level="warning", lifespan="off")
+async def _serve(twin: Twin, host: str, port: int, duration: float | None, tls: tuple[str, str] | None) -> None:
+    cert, key = tls or (None, None)
+    config = uvicorn.Config(
+        create_app(twin), host=host, port=port, log_level="warning", lifespan="off", ssl_certfile=cert, ssl_keyfile=key
+    )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:
@@ -347,7 +364,8 @@ async def _serve(twin: Twin, host: str, port: int, duration: float | None) -> No
             await task
             raise FactoryTwinError(f"the API could not listen on {host}:{port}")
         await asyncio.sleep(0.05)
-    out.print(f"twin API on http://{host}:{port}/api/state  (docs: http://{host}:{port}/docs)")
+    url = f"{'https' if tls else 'http'}://{host}:{port}"
+    out.print(f"twin API on {url}/api/state  (docs: {url}/docs)")
     try:
         await _wait(duration, task)
     finally:

@@ -116,8 +116,10 @@ def control_router(twin: Twin) -> APIRouter:
         return out
 
     @router.post("/setpoints")
-    async def submit(body: SetpointIn, who: Annotated[Principal, Depends(require(Role.OPERATOR))]) -> dict[str, Any]:
-        """Check a setpoint against the model's limits, write it through its source and confirm it by reading back.
+    async def submit(body: SetpointIn, who: Annotated[Principal, Depends(require(Role.VIEWER))]) -> dict[str, Any]:
+        """Check a setpoint (operator) against the model's limits, write it through its source, confirm by reading back.
+
+        Every attempt is audited, refused ones too (a viewer's is refused with 403 and recorded).
 
         With ``dry_run`` nothing is written; with ``simulate`` the answer includes what the simulation
         expects the change to do to the line's throughput. Refusals say why (``reason``) and which limit.
