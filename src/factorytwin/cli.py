@@ -24,6 +24,7 @@ from .auth_cli import AuthDb, TlsCert, TlsKey, default_auth_db, print_demo_token
 from .broker import EmbeddedBroker
 from .connect.mqtt_browse import browse_mqtt
 from .connect.opcua_browse import browse_opcua
+from .dashboard import mount_dashboard
 from .errors import FactoryTwinError, ModelError
 from .historian import DuckDBHistorian
 from .loopback import free_port, local_sources
@@ -354,8 +355,10 @@ def _simulated(model: PlantModel, scenarios: list[Scenario], options: SimOptions
 
 async def _serve(twin: Twin, host: str, port: int, duration: float | None, tls: tuple[str, str] | None) -> None:
     cert, key = tls or (None, None)
+    api = create_app(twin)
+    mount_dashboard(api, twin)  # same app and port; NiceGUI starts in the app's lifespan
     config = uvicorn.Config(
-        create_app(twin), host=host, port=port, log_level="warning", lifespan="off", ssl_certfile=cert, ssl_keyfile=key
+        api, host=host, port=port, log_level="warning", lifespan="on", ssl_certfile=cert, ssl_keyfile=key
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
@@ -365,7 +368,7 @@ async def _serve(twin: Twin, host: str, port: int, duration: float | None, tls: 
             raise FactoryTwinError(f"the API could not listen on {host}:{port}")
         await asyncio.sleep(0.05)
     url = f"{'https' if tls else 'http'}://{host}:{port}"
-    out.print(f"twin API on {url}/api/state  (docs: {url}/docs)")
+    out.print(f"twin API on {url}/api/state  (docs: {url}/docs, dashboard: {url}/)", soft_wrap=True)
     try:
         await _wait(duration, task)
     finally:
