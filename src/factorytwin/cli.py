@@ -22,6 +22,7 @@ from rich.tree import Tree
 from .api import create_app
 from .auth_cli import AuthDb, TlsCert, TlsKey, default_auth_db, print_demo_tokens, register, tls_options
 from .broker import EmbeddedBroker
+from .calib_cli import register as register_calibration
 from .connect.mqtt_browse import browse_mqtt
 from .connect.opcua_browse import browse_opcua
 from .dashboard import mount_dashboard
@@ -344,6 +345,7 @@ def _whatif_command(
 
 
 register(app, _fail)  # token create/list/revoke, set (auth_cli.py)
+register_calibration(app, _load, _fail)  # calibrate, forecast (calib_cli.py)
 
 
 def _simulated(model: PlantModel, scenarios: list[Scenario], options: SimOptions, quiet: bool) -> list[Results]:

@@ -12,6 +12,7 @@ from ..clock import utc
 from ..runtime import Twin
 from .analytics import analytics_router
 from .auth import TokenGate, document_security
+from .calibration import calibration_router
 from .control import control_router
 from .schemas import AssetOut, AssetState, HistoryOut, LineOut, PointOut, SignalValue, StateOut, to_iso
 from .stream import stream_router
@@ -110,6 +111,7 @@ def create_app(twin: Twin) -> FastAPI:
         return [c.health.as_dict() for c in twin.connectors.values()]
 
     app.include_router(analytics_router(twin))
+    app.include_router(calibration_router(twin))
     app.include_router(control_router(twin))
     app.include_router(tokens_router(twin))
     app.add_middleware(TokenGate, store=twin.security.tokens)  # every /api path but /api/health needs a token

@@ -1,0 +1,117 @@
+"""Calibration and forecast endpoints: the line model fitted to history, and this shift's outlook.
+
+* ``GET /api/calibration?line=&start=&end=``: each station's fitted processing time, failures and
+  scrap with goodness of fit and intervals, the calibrated ``sim`` blocks, and the validation of
+  the calibrated line on the same window (docs/calibration.md).
+* ``GET /api/forecast?line=``: the line's model started from the live state (buffer levels,
+  station states and how long they have lasted) and run for the production time left in the
+  current shift; with the good parts the last station counted this shift, the expected total and
+  the chance to reach the shift's target (``target_rate`` x the shift's planned hours).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query
+
+from ..calibrate import calibrate, read_history, warm_start
+from ..clock import utc
+from ..model import LineInfo, Role
+from ..runtime import Twin
+from ..sim.errors import SimulationError
+from ..sim.forecast import forecast
+from ..sim.warm import HOLDING, StationStart
+
+__all__ = ["calibration_router"]
+
+_MAX_WINDOW_S = 31 * 86400
+
+
+def calibration_router(twin: Twin) -> APIRouter:
+    """The calibration and forecast endpoints of a running twin."""
+    router = APIRouter(prefix="/api", tags=["simulation"])
+
+    def line_of(path: str | None) -> LineInfo:
+        if path is None:
+            return next(iter(twin.index.lines.values()))
+        if path not in twin.index.lines:
+            raise HTTPException(404, f"unknown line '{path}'; see /api/assets")
+        return twin.index.lines[path]
+
+    @router.get("/calibration")
+    async def calibration(
+        line: Annotated[str | None, Query(description="Line path (default: the first line)")] = None,
+        start: Annotated[datetime | None, Query(description="ISO 8601; default 8 hours before end")] = None,
+        end: Annotated[datetime | None, Query(description="ISO 8601; default now")] = None,
+        replications: Annotated[int, Query(ge=2, le=500)] = 30,
+    ) -> dict[str, Any]:
+        """Fit the line model to a window of history and validate it on the same window."""
+        info = line_of(line)
+        t1 = (utc(end) if end else twin.clock.now()).timestamp()
+        t0 = utc(start).timestamp() if start else t1 - 8 * 3600
+        if not 0 < t1 - t0 <= _MAX_WINDOW_S:
+            raise HTTPException(422, "start must be before end, at most 31 days apart")
+        history = await read_history(twin.historian, twin.index, info.path, t0, t1)
+        try:
+            return calibrate(history, replications=replications).as_dict()
+        except SimulationError as exc:
+            raise HTTPException(422, str(exc)) from None
+
+    @router.get("/forecast")
+    async def shift_forecast(
+        line: Annotated[str | None, Query(description="Line path (default: the first line)")] = None,
+        replications: Annotated[int, Query(ge=2, le=2000)] = 100,
+        seed: int = 0,
+    ) -> dict[str, Any]:
+        """Will the current shift reach its target? Simulated from the live state."""
+        info = line_of(line)
+        now = twin.clock.now().timestamp()
+        period = info.calendar.shift_at(now, info.timezone, info.line.id)
+        if period is None:
+            raise HTTPException(409, f"no shift of line '{info.path}' is running now")
+        left = info.calendar.planned_seconds(now, period.end, info.timezone, info.line.id)
+        if left <= 0:
+            raise HTTPException(409, "no production time is left in this shift")
+        levels = {}
+        for buffer in info.buffers:
+            level = buffer.by_role(Role.LEVEL)
+            value = twin.state.get(level.path) if level is not None else None
+            if value is not None and value.quality.usable and isinstance(value.value, int | float):
+                levels[buffer.asset.id] = int(value.value)
+        states = []
+        for station in info.stations:
+            status = twin.state.stations[station.path]
+            age = max(now - status.since, 0.0) if status.since is not None else 0.0
+            states.append(StationStart(status.state, age))
+        warm = warm_start(info, levels, states)
+        analytics = twin.analytics
+        since = max(period.start, analytics.origin if analytics.origin is not None else now)
+        made, _ = analytics.production.counts(info.stations[-1].path, since, now)
+        target = info.line.target_rate * period.planned_seconds / 3600 if info.line.target_rate else None
+        try:
+            result = forecast(info.line, warm, left, replications, seed, made=made, target=target)
+        except SimulationError as exc:
+            raise HTTPException(422, str(exc)) from None
+        return {
+            **result.as_dict(),
+            "line": info.path,
+            "shift": period.name,
+            "shift_start": _iso(period.start),
+            "shift_end": _iso(period.end),
+            "counted_since": _iso(since),
+            "start": {
+                "buffers": list(warm.buffers),
+                "stations": {
+                    s.asset.id: {"state": w.state.value, "age_s": w.age, "holds_part": w.state in HOLDING}
+                    for s, w in zip(info.stations, warm.stations, strict=True)
+                },
+            },
+        }
+
+    return router
+
+
+def _iso(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).isoformat()
