@@ -21,7 +21,7 @@ from ..sim.results import Estimate
 from .history import LineHistory
 from .station import StationFit, calibrate_station
 
-__all__ = ["Calibration", "Validation", "calibrate"]
+__all__ = ["Calibration", "Validation", "calibrate", "validation"]
 
 
 @dataclass(frozen=True, slots=True)
