@@ -118,6 +118,20 @@ def browser() -> Iterator[Browser]:
         b.close()
 
 
+def test_sign_in_refuses_an_unknown_token_and_pages_need_it(served: Served, browser: Browser) -> None:
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(f"{served.base}/station/{LINE}/filler")
+    page.wait_for_url(re.compile(r".*/login\?next=.*"))
+    page.get_by_test_id("token").fill("ft_not-a-token")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_text("Unknown or revoked token.")).to_be_visible()
+    page.get_by_test_id("token").fill(served.tokens[Role.VIEWER])
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{served.base}/station/{LINE}/filler")  # back to the page asked for
+    context.close()
+
+
 @pytest.fixture
 def open_as(served: Served, browser: Browser) -> Iterator[Callable[[Role, str], Page]]:
     """Open a page signed in with a token of a role; every request it makes is checked to stay local."""
@@ -154,7 +168,6 @@ def test_overview_draws_the_line_and_updates_live(open_as: Callable[[Role, str],
     first = throughput.inner_text()
     expect(throughput).not_to_have_text(first, timeout=15_000)  # live: no reload
     expect(page.get_by_test_id("line-oee")).to_have_text(re.compile(r"\d+ %"))
-    page.screenshot(path=str(IMG / "overview.png"), full_page=True)
 
 
 def test_station_page_shows_trends_timeline_oee_and_spc(open_as: Callable[[Role, str], Page]) -> None:
@@ -167,8 +180,8 @@ def test_station_page_shows_trends_timeline_oee_and_spc(open_as: Callable[[Role,
     expect(page.locator('[data-signal="fill_volume"] canvas')).to_be_attached()
     expect(page.locator('[data-spc="fill_volume"] canvas')).to_be_attached()
     expect(page.get_by_test_id("setpoints")).to_have_count(0)  # a viewer sees no setpoint controls
-    page.wait_for_timeout(4500)  # let the trends fill (they refresh every 4 s)
-    page.screenshot(path=str(IMG / "station.png"), full_page=True)
+    page.goto(page.url.replace("/filler", "/nowhere"))
+    expect(page.get_by_text(f"There is no station '{LINE}/nowhere' in the plant model.")).to_be_visible()
 
 
 def test_operator_acknowledges_an_alert_a_viewer_cannot(served: Served, open_as: Callable[[Role, str], Page]) -> None:
@@ -195,6 +208,9 @@ def test_engineer_runs_a_whatif_and_sees_the_comparison(open_as: Callable[[Role,
     page = open_as(Role.ENGINEER, "/whatif")
     page.get_by_label("station / buffer").click()
     page.get_by_role("option", name="filler", exact=True).click()
+    page.get_by_label("value").fill("0")  # bad input: a clear message, nothing runs
+    page.get_by_role("button", name="Run what-if").click()
+    expect(page.get_by_text("a speed or time must be positive")).to_be_visible()
     page.get_by_label("value").fill("1.25")
     page.get_by_role("button", name="Run what-if").click()
     comparison = page.get_by_test_id("comparison")
@@ -236,3 +252,14 @@ def test_operator_changes_a_setpoint_and_the_plant_follows(
     assert served.call(lambda: served.plant.engine.values[signal]) == 168  # type: ignore[union-attr]
     entries = served.call(lambda: served.twin.security.audit.entries(0, float("inf"), action="setpoint"))  # type: ignore[union-attr]
     assert [(e.who, e.result) for e in entries[:2]] == [("test operator", "ok"), ("test operator", "refused")]
+
+
+def test_screenshots_for_the_docs(open_as: Callable[[Role, str], Page]) -> None:
+    """Last, so the twin has a minute of history: SPC limits fixed, trends and timelines filled."""
+    page = open_as(Role.OPERATOR, "/")
+    expect(page.get_by_test_id("throughput")).to_have_text(re.compile(r"[\d,]+ /h"))
+    page.screenshot(path=str(IMG / "overview.png"), full_page=True)
+    page.goto(page.url + f"station/{LINE}/filler")
+    expect(page.locator('[data-spc="fill_volume"] canvas')).to_be_attached()
+    page.wait_for_timeout(4500)  # the trends refresh every 4 s
+    page.screenshot(path=str(IMG / "station.png"), full_page=True)

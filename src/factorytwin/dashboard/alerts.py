@@ -65,7 +65,7 @@ class AlertList:
         station = alert.station.rsplit("/", 1)[-1] if alert.station else "plant"
         with (
             ui.row()
-            .classes("w-full items-center no-wrap gap-3 px-3 py-2 rounded bg-white border")
+            .classes("w-full items-center no-wrap gap-3 px-3 py-2 rounded bg-white border border-slate-200")
             .props(f'data-alert="{alert.id}" data-state="{alert.state.value}"')
         ):
             ui.icon(icon).style(f"color: {colour}").classes("text-xl")

@@ -28,7 +28,7 @@ def _line_section(twin: Twin, path: str) -> None:
     with ui.row().classes("w-full items-baseline gap-3"):
         ui.label(view.name).classes("text-lg font-medium text-slate-700")
         window = ui.label().classes("text-sm text-slate-500")
-    with ui.card().classes("w-full shadow-none border p-4"):
+    with ui.card().classes("w-full shadow-none border border-slate-200 p-4"):
         drawing = ui.html(line_svg(view, href), sanitize=False).classes("w-full").props('data-testid="line"')
     with ui.row().classes("w-full gap-4 items-stretch"):
         throughput, target = tile("Throughput", "", "", "throughput")
@@ -103,8 +103,8 @@ class _StationCard:
         for key, value in values.items():
             self.figures[key].set_text(percent(value))
         self.output.set_text(f"{k.good:,} good · {k.scrap:,} scrap" + (" · bottleneck" if bottleneck else ""))
-        edge = "border-slate-700" if bottleneck else "border-slate-200"
-        self.card.classes(replace=f"w-full shadow-none border hover:shadow-md {edge}")
+        edges = ("border-slate-700", "border-slate-200")
+        self.card.classes(add=edges[not bottleneck], remove=edges[bottleneck])
 
 
 def _duration(seconds: float) -> str:

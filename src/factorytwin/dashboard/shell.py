@@ -28,7 +28,7 @@ def frame(title: str, session: Session) -> Iterator[None]:
     ui.page_title(f"{title} · factorytwin")
     ui.query("body").style("background-color: #f4f6f8")
     ui.colors(primary="#1f4e79", secondary="#546e7a", accent="#4f83cc", positive="#2e7d32", negative="#c62828")
-    with ui.header(elevated=False).classes("items-center px-6 py-2 bg-white text-slate-800 border-b"):
+    with ui.header(elevated=False).classes("items-center px-6 py-2 bg-white text-slate-800 border-b border-slate-200"):
         ui.label("factorytwin").classes("text-lg font-semibold text-[#1f4e79] mr-6")
         for label, href in _NAV:
             ui.link(label, href).classes("mx-2 text-slate-600 no-underline hover:text-slate-900")
