@@ -10,10 +10,11 @@ from __future__ import annotations
 import getpass
 import json
 import os
+import ssl
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, NoReturn
 
 import httpx
 import typer
@@ -25,7 +26,7 @@ from .errors import FactoryTwinError
 from .runtime import data_dir
 from .security import Role, Security
 
-__all__ = ["AuthDb", "TlsCert", "TlsKey", "default_auth_db", "print_demo_tokens", "register", "tls_options"]
+__all__ = ["AuthDb", "TlsCert", "TlsKey", "TokenDb", "default_auth_db", "print_demo_tokens", "register", "tls_options"]
 
 Fail = Callable[[str], NoReturn]
 out = Console()
@@ -35,6 +36,9 @@ AuthDb = Annotated[
     typer.Option(
         "--auth-db", help="Token and audit database (run: $FACTORYTWIN_DATA/security.sqlite; demo: in memory)"
     ),
+]
+TokenDb = Annotated[
+    Path | None, typer.Option("--db", help="Token database (default: $FACTORYTWIN_DATA/security.sqlite)")
 ]
 TlsCert = Annotated[Path | None, typer.Option("--tls-cert", help="Serve HTTPS with this PEM certificate (chain)")]
 TlsKey = Annotated[Path | None, typer.Option("--tls-key", help="Private key (PEM) of --tls-cert")]
@@ -84,7 +88,7 @@ def register(app: typer.Typer, fail: Fail) -> None:
     def _create(
         role: Annotated[str, typer.Option(help="viewer, operator, engineer or admin")],
         name: Annotated[str | None, typer.Option(help="Who or what uses it (default: the role)")] = None,
-        db: AuthDb = None,
+        db: TokenDb = None,
     ) -> None:
         """Create a token and print it once; only its hash is stored."""
         security = store(db)
@@ -99,7 +103,7 @@ def register(app: typer.Typer, fail: Fail) -> None:
 
     @tokens.command("list")
     def _list(
-        db: AuthDb = None, revoked: Annotated[bool, typer.Option("--all", help="Include revoked tokens")] = False
+        db: TokenDb = None, revoked: Annotated[bool, typer.Option("--all", help="Include revoked tokens")] = False
     ) -> None:
         """List tokens (never their secrets)."""
         security = store(db)
@@ -111,7 +115,7 @@ def register(app: typer.Typer, fail: Fail) -> None:
 
     @tokens.command("revoke")
     def _revoke(
-        token_id: Annotated[int, typer.Argument(help="The token's id (see token list)")], db: AuthDb = None
+        token_id: Annotated[int, typer.Argument(help="The token's id (see token list)")], db: TokenDb = None
     ) -> None:
         """Revoke a token: it stops working at once, also in a running twin."""
         security = store(db)
@@ -143,7 +147,7 @@ def register(app: typer.Typer, fail: Fail) -> None:
             fail("give --token or set FACTORYTWIN_TOKEN (factorytwin token create --role operator)")
         number: float | int = int(value) if value.is_integer() else value
         body = {"signal": signal, "value": number, "dry_run": dry_run, "simulate": simulate}
-        verify: Any = str(cafile) if cafile else True
+        verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=str(cafile)) if cafile else True
         try:
             response = httpx.post(
                 f"{api.rstrip('/')}/api/setpoints",
