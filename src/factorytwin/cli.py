@@ -31,12 +31,27 @@ from .historian import DuckDBHistorian
 from .loopback import free_port, local_sources
 from .model import PlantIndex, PlantModel, json_schema, load_model, parse_model, relocate
 from .model.skeleton import skeleton_yaml
+from .plan_cli import register as register_planning
 from .plant import VirtualPlant
 from .reports import MAX_REPORT_DAYS, report_from_api, report_from_file, report_table, write_csv
 from .runtime import Twin
 from .security import Security
 from .sim import Change, Results, Scenario, compare
-from .sim_cli import SimOptions, comparison_json, comparison_table, dump, results_json, results_table, run_scenarios
+from .sim_cli import (
+    Json,
+    LineOpt,
+    Replications,
+    Seed,
+    SimHours,
+    SimOptions,
+    Warmup,
+    comparison_json,
+    comparison_table,
+    dump,
+    results_json,
+    results_table,
+    run_scenarios,
+)
 
 __all__ = ["app", "example_path", "free_port", "local_sources", "main"]
 
@@ -290,14 +305,6 @@ def _instant(text: str, zone: ZoneInfo) -> datetime:
     return value.replace(tzinfo=zone) if value.tzinfo is None else value
 
 
-SimHours = Annotated[float, typer.Option("--hours", help="Simulated production hours per replication")]
-Replications = Annotated[int, typer.Option(help="Independent replications (confidence intervals over them)")]
-Seed = Annotated[int, typer.Option(help="Random seed (the same seed gives the same draws: common random numbers)")]
-Warmup = Annotated[float, typer.Option("--warmup-hours", help="Hours left out of the statistics at the start")]
-Json = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables")]
-LineOpt = Annotated[str | None, typer.Option("--line", help="Line path (default: the first line)")]
-
-
 @app.command("simulate")
 def _simulate_command(
     file: FileArg,
@@ -346,6 +353,9 @@ def _whatif_command(
 
 register(app, _fail)  # token create/list/revoke, set (auth_cli.py)
 register_calibration(app, _load, _fail)  # calibrate, forecast (calib_cli.py)
+
+
+register_planning(app, _load, _fail)  # commission, buffers, improve (plan_cli.py)
 
 
 def _simulated(model: PlantModel, scenarios: list[Scenario], options: SimOptions, quiet: bool) -> list[Results]:

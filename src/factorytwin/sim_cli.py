@@ -3,29 +3,47 @@
 from __future__ import annotations
 
 import json
-import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
+import typer
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from .errors import FactoryTwinError
 from .model import PlantIndex, PlantModel
 from .sim import Change, Comparison, Estimate, Results, Scenario, run
+from .sim.export import comparison_json, results_json
 from .sim.run import LineModel
+from .sim.trials import Progress as ProgressCallback
 
 __all__ = [
+    "Json",
+    "LineOpt",
+    "Replications",
+    "Seed",
+    "SimHours",
     "SimOptions",
+    "Warmup",
     "comparison_json",
     "comparison_table",
     "dump",
+    "line_model",
+    "progress_bar",
     "results_json",
     "results_table",
     "run_scenarios",
 ]
+
+SimHours = Annotated[float, typer.Option("--hours", help="Simulated production hours per replication")]
+Replications = Annotated[int, typer.Option(help="Independent replications (confidence intervals over them)")]
+Seed = Annotated[int, typer.Option(help="Random seed (the same seed gives the same draws: common random numbers)")]
+Warmup = Annotated[float, typer.Option("--warmup-hours", help="Hours left out of the statistics at the start")]
+Json = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables")]
+LineOpt = Annotated[str | None, typer.Option("--line", help="Line path (default: the first line)")]
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,11 +59,7 @@ class SimOptions:
 
 def run_scenarios(model: PlantModel, scenarios: list[Scenario], options: SimOptions, quiet: bool) -> list[Results]:
     """Run each scenario on the same random numbers, with a progress display unless quiet."""
-    index = PlantIndex(model)
-    if options.line is not None and options.line not in index.lines:
-        raise FactoryTwinError(f"unknown line '{options.line}'")
-    info = index.lines[options.line] if options.line else next(iter(index.lines.values()))
-    base = LineModel.of(info)
+    base = line_model(model, options.line)
     results: list[Results] = []
     columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
     with Progress(*columns, console=Console(stderr=True), disable=quiet, transient=True) as progress:
@@ -58,52 +72,25 @@ def run_scenarios(model: PlantModel, scenarios: list[Scenario], options: SimOpti
     return results
 
 
-def _num(value: float) -> float | None:
-    return None if math.isnan(value) else value
+def line_model(model: PlantModel, line: str | None) -> LineModel:
+    """The simulation model of a line of the plant (by path; default the first line), with its calendar."""
+    index = PlantIndex(model)
+    if line is not None and line not in index.lines:
+        raise FactoryTwinError(f"unknown line '{line}' (lines: {', '.join(index.lines)})")
+    return LineModel.of(index.lines[line] if line else next(iter(index.lines.values())))
 
 
-def _est(e: Estimate) -> dict[str, Any]:
-    return {"mean": _num(e.mean), "low": _num(e.low), "high": _num(e.high), "n": e.n, "level": e.level}
+@contextmanager
+def progress_bar(label: str, quiet: bool) -> Iterator[ProgressCallback]:
+    """A Rich progress bar on stderr (none when quiet), fed by a ``(done, total)`` callback."""
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+    with Progress(*columns, TimeElapsedColumn(), console=Console(stderr=True), disable=quiet, transient=True) as bar:
+        task = bar.add_task(label, total=None)
 
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
 
-def results_json(r: Results) -> dict[str, Any]:
-    """A run as JSON: line figures with confidence intervals, each station's state fractions."""
-    states = ("running", "down", "blocked", "starved", "idle", "changeover", "active")
-    stations = [
-        {"id": s.id, "bottleneck_share": s.bottleneck_share, **{k: _est(getattr(s, k)) for k in states}}
-        for s in r.stations
-    ]
-    return {
-        "line": r.line,
-        "engine": r.engine,
-        "horizon_s": r.horizon,
-        "warmup_s": r.warmup,
-        "planned_s": r.planned,
-        "replications": r.replications,
-        "seed": r.seed,
-        "throughput_per_h": _est(r.throughput),
-        "output": _est(r.output),
-        "wip": _est(r.wip),
-        "lead_time_s": _est(r.lead_time),
-        "bottleneck": r.bottleneck,
-        "stations": stations,
-    }
-
-
-def comparison_json(c: Comparison, changes: list[Change]) -> dict[str, Any]:
-    """A scenario against the baseline as JSON (paired differences, scenario minus baseline)."""
-    return {
-        "changes": [f"{ch.target}.{ch.param}={ch.value:g}" for ch in changes],
-        "baseline": results_json(c.base),
-        "scenario": results_json(c.other),
-        "difference": {
-            "throughput_per_h": _est(c.throughput),
-            "output": _est(c.output),
-            "wip": _est(c.wip),
-            "lead_time_s": _est(c.lead_time),
-        },
-        "bottleneck_moved": c.bottleneck_moved,
-    }
+        yield update
 
 
 def _pct(e: Estimate) -> str:
