@@ -125,7 +125,7 @@ def spc_options(chart: Chart, title: str) -> dict[str, Any]:
         ],
         "yAxis": [
             {"type": "value", "gridIndex": 0, "min": round(lo, 6), "max": round(hi, 6), **_AXIS, **_SPLIT},
-            {"type": "value", "gridIndex": 1, "name": spread_name, **_AXIS, **_SPLIT},
+            {"type": "value", "gridIndex": 1, "name": spread_name, "nameLocation": "middle", "nameGap": 34, **_AXIS},
         ],
         "series": [
             {

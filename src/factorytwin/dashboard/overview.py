@@ -10,7 +10,7 @@ from ..runtime import Twin
 from .alerts import alert_list
 from .drawing import STATE_COLOURS, line_svg, percent
 from .shell import REFRESH_S, station_href, tile
-from .view import StationView, line_view
+from .view import StationView, shared_line_view
 
 __all__ = ["overview"]
 
@@ -22,7 +22,7 @@ def overview(twin: Twin) -> None:
 
 
 def _line_section(twin: Twin, path: str) -> None:
-    view = line_view(twin, path)
+    view = shared_line_view(twin, path)
     latest = [view]  # the view of the last refresh, which the alert list reads
     href = {st.path: station_href(st.path) for st in view.stations}
     with ui.row().classes("w-full items-baseline gap-3"):
@@ -46,7 +46,7 @@ def _line_section(twin: Twin, path: str) -> None:
         alerts = alert_list(twin, lambda: latest[0].alerts[:6])
 
     def refresh() -> None:
-        v = latest[0] = line_view(twin, path)
+        v = latest[0] = shared_line_view(twin, path)
         window.set_text(f"KPIs over the last {_duration(v.end - v.start)} · updated {time.strftime('%H:%M:%S')}")
         drawing.set_content(line_svg(v, href))
         throughput.set_text(f"{v.throughput_per_h:,.0f} /h")

@@ -6,6 +6,7 @@ Every figure covers the KPI window: the last hour, or since the twin started if 
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from ..core.alerts import Alert
@@ -15,9 +16,10 @@ from ..model import LineInfo, Role
 from ..model.schema import Buffer
 from ..runtime import Twin
 
-__all__ = ["BufferView", "LineView", "StationView", "kpi_window", "line_view"]
+__all__ = ["BufferView", "LineView", "StationView", "kpi_window", "line_view", "shared_line_view"]
 
 WINDOW_S = 3600.0
+_cache: dict[tuple[int, str], tuple[float, LineView]] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +113,21 @@ def line_view(twin: Twin, line_path: str) -> LineView:
         momentary=result.timeline[-1][2] if result.timeline else None,
         alerts=alerts,
     )
+
+
+def shared_line_view(twin: Twin, line_path: str, max_age_s: float = 1.0) -> LineView:
+    """``line_view`` computed at most once per ``max_age_s`` however many browsers show the line.
+
+    Bottleneck analysis grows with the intervals in the window; one computation serves every client.
+    """
+    now = time.monotonic()
+    key = (id(twin), line_path)
+    hit = _cache.get(key)
+    if hit is not None and now - hit[0] < max_age_s:
+        return hit[1]
+    view = line_view(twin, line_path)
+    _cache[key] = (now, view)
+    return view
 
 
 def _buffers(twin: Twin, info: LineInfo) -> dict[str, BufferView]:
