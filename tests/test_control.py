@@ -149,6 +149,23 @@ def test_requests_without_a_valid_token_are_refused(demo: Demo) -> None:
             plain.get(demo.url.replace("https", "http") + "/api/health")
 
 
+@pytest.mark.parametrize(
+    ("path", "role"),
+    [
+        ("/api/forecast", "engineer"),
+        ("/api/calibration", "engineer"),
+        ("/api/audit", "engineer"),
+        ("/api/tokens", "admin"),
+    ],
+)
+def test_simulations_audit_and_tokens_need_their_role(demo: Demo, path: str, role: str) -> None:
+    below = {"engineer": "operator", "admin": "engineer"}[role]
+    with demo.client(below) as c:
+        refused = c.get(path)
+    assert refused.status_code == 403
+    assert f"this needs the {role} role; token 'demo-{below}' is {below}" in refused.text
+
+
 def test_a_viewers_setpoint_is_refused_and_audited(demo: Demo) -> None:
     before = demo.current(FILLER)
     refused = demo.setpoint("viewer", FILLER, before - 5)

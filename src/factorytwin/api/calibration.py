@@ -14,15 +14,17 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query
 
 from ..calibrate import calibrate, read_history, warm_start
 from ..clock import utc
 from ..model import LineInfo, Role
 from ..runtime import Twin
+from ..security import Role as Access
 from ..sim.errors import SimulationError
 from ..sim.forecast import forecast
 from ..sim.warm import HOLDING, StationStart
+from .auth import require
 
 __all__ = ["calibration_router"]
 
@@ -31,7 +33,8 @@ _MAX_WINDOW_S = 31 * 86400
 
 def calibration_router(twin: Twin) -> APIRouter:
     """The calibration and forecast endpoints of a running twin."""
-    router = APIRouter(prefix="/api", tags=["simulation"])
+    # simulations cost CPU: engineer, like every what-if (docs/security.md)
+    router = APIRouter(prefix="/api", tags=["simulation"], dependencies=[Depends(require(Access.ENGINEER))])
 
     def line_of(path: str | None) -> LineInfo:
         if path is None:
