@@ -14,6 +14,7 @@ from .analytics import analytics_router
 from .auth import TokenGate, document_security
 from .calibration import calibration_router
 from .control import control_router
+from .metrics import metrics_router
 from .schemas import AssetOut, AssetState, HistoryOut, LineOut, PointOut, SignalValue, StateOut, to_iso
 from .stream import stream_router
 from .tokens import tokens_router
@@ -117,4 +118,5 @@ def create_app(twin: Twin) -> FastAPI:
     app.add_middleware(TokenGate, store=twin.security.tokens)  # every /api path but /api/health needs a token
     document_security(app)
     app.include_router(stream_router(twin))
+    app.include_router(metrics_router(twin))
     return app
