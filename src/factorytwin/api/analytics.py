@@ -152,9 +152,7 @@ def analytics_router(twin: Twin) -> APIRouter:
         return [alert_out(a) for a in await twin.historian.alerts(t0, t1)]
 
     @router.post("/alerts/{alert_id}/acknowledge")
-    async def acknowledge(
-        alert_id: int, who: Annotated[Principal, Depends(require(Role.OPERATOR))]
-    ) -> dict[str, Any]:
+    async def acknowledge(alert_id: int, who: Annotated[Principal, Depends(require(Role.OPERATOR))]) -> dict[str, Any]:
         """Acknowledge an open alert (operator); the token's name is recorded as who acknowledged it."""
         try:
             alert = await twin.acknowledge(alert_id, who)
