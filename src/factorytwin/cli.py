@@ -36,22 +36,7 @@ from .plant import VirtualPlant
 from .reports import MAX_REPORT_DAYS, report_from_api, report_from_file, report_table, write_csv
 from .runtime import Twin
 from .security import Security
-from .sim import Change, Results, Scenario, compare
-from .sim_cli import (
-    Json,
-    LineOpt,
-    Replications,
-    Seed,
-    SimHours,
-    SimOptions,
-    Warmup,
-    comparison_json,
-    comparison_table,
-    dump,
-    results_json,
-    results_table,
-    run_scenarios,
-)
+from .sim_cli import register as register_simulation
 
 __all__ = ["app", "example_path", "free_port", "local_sources", "main"]
 
@@ -305,64 +290,12 @@ def _instant(text: str, zone: ZoneInfo) -> datetime:
     return value.replace(tzinfo=zone) if value.tzinfo is None else value
 
 
-@app.command("simulate")
-def _simulate_command(
-    file: FileArg,
-    hours: SimHours = 8.0,
-    replications: Replications = 20,
-    seed: Seed = 0,
-    warmup_hours: Warmup = 0.5,
-    line: LineOpt = None,
-    as_json: Json = False,
-) -> None:
-    """Simulate a line from its model: throughput, WIP, lead time and station states with confidence intervals."""
-    options = SimOptions(hours, replications, seed, warmup_hours, line)
-    (result,) = _simulated(_load(file), [Scenario("baseline")], options, as_json)
-    if as_json:
-        print(dump(results_json(result)))
-    else:
-        out.print(results_table(result))
-
-
-@app.command("whatif")
-def _whatif_command(
-    file: FileArg,
-    changes: Annotated[list[str], typer.Option("--set", help="A change, e.g. filler.speed=1.1 or b2.capacity=15")],
-    hours: SimHours = 8.0,
-    replications: Replications = 20,
-    seed: Seed = 0,
-    warmup_hours: Warmup = 0.5,
-    line: LineOpt = None,
-    as_json: Json = False,
-) -> None:
-    """Compare a scenario (a set of changes) with the baseline on the same random numbers."""
-    model = _load(file)
-    try:
-        parsed = [Change.parse(text) for text in changes]
-    except FactoryTwinError as exc:
-        _fail(str(exc))
-    scenarios = [Scenario("baseline"), Scenario("scenario", tuple(parsed))]
-    options = SimOptions(hours, replications, seed, warmup_hours, line)
-    base, other = _simulated(model, scenarios, options, as_json)
-    comparison = compare(base, other)
-    if as_json:
-        print(dump(comparison_json(comparison, parsed)))
-    else:
-        out.print(comparison_table(comparison, parsed))
-
-
+register_simulation(app, _load, _fail)  # simulate, whatif (sim_cli.py)
 register(app, _fail)  # token create/list/revoke, set (auth_cli.py)
 register_calibration(app, _load, _fail)  # calibrate, forecast (calib_cli.py)
 
 
 register_planning(app, _load, _fail)  # commission, buffers, improve (plan_cli.py)
-
-
-def _simulated(model: PlantModel, scenarios: list[Scenario], options: SimOptions, quiet: bool) -> list[Results]:
-    try:
-        return run_scenarios(model, scenarios, options, quiet)
-    except FactoryTwinError as exc:
-        _fail(str(exc))
 
 
 async def _serve(twin: Twin, host: str, port: int, duration: float | None, tls: tuple[str, str] | None) -> None:

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from .errors import FactoryTwinError
@@ -18,13 +17,11 @@ from .sim.export import allocation_json, change_text, commission_json, ranking_j
 from .sim.improve import DEFAULT_IMPROVEMENTS, Improvement, Ranking, rank
 from .sim.results import Estimate
 from .sim.trials import RunSettings
-from .sim_cli import Json, LineOpt, Replications, Seed, SimHours, Warmup, dump, line_model, progress_bar
+from .sim_cli import FileArg, Json, LineOpt, Replications, Seed, SimHours, Warmup, dump, line_model, out, progress_bar
 
 __all__ = ["allocation_table", "commission_table", "ranking_table", "register"]
 
 Fail = Callable[[str], NoReturn]
-FileArg = Annotated[Path, typer.Argument(help="Plant model file (YAML)")]
-out = Console()
 
 
 def _ci(e: Estimate, sign: str = "") -> str:

@@ -6,7 +6,8 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Annotated, Any
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -15,12 +16,13 @@ from rich.table import Table
 
 from .errors import FactoryTwinError
 from .model import PlantIndex, PlantModel
-from .sim import Change, Comparison, Estimate, Results, Scenario, run
+from .sim import Change, Comparison, Estimate, Results, Scenario, compare, run
 from .sim.export import comparison_json, results_json
 from .sim.run import LineModel
 from .sim.trials import Progress as ProgressCallback
 
 __all__ = [
+    "FileArg",
     "Json",
     "LineOpt",
     "Replications",
@@ -33,6 +35,7 @@ __all__ = [
     "dump",
     "line_model",
     "progress_bar",
+    "register",
     "results_json",
     "results_table",
     "run_scenarios",
@@ -44,6 +47,8 @@ Seed = Annotated[int, typer.Option(help="Random seed (the same seed gives the sa
 Warmup = Annotated[float, typer.Option("--warmup-hours", help="Hours left out of the statistics at the start")]
 Json = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables")]
 LineOpt = Annotated[str | None, typer.Option("--line", help="Line path (default: the first line)")]
+FileArg = Annotated[Path, typer.Argument(help="Plant model file (YAML)")]
+out = Console()
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +60,60 @@ class SimOptions:
     seed: int = 0
     warmup_hours: float = 0.5
     line: str | None = None
+
+
+def register(app: typer.Typer, load: Callable[[Path], PlantModel], fail: Callable[[str], NoReturn]) -> None:
+    """Add ``simulate`` and ``whatif`` to the CLI; ``load`` reads a model file, ``fail`` prints an error and exits."""
+
+    def simulated(model: PlantModel, scenarios: list[Scenario], options: SimOptions, quiet: bool) -> list[Results]:
+        try:
+            return run_scenarios(model, scenarios, options, quiet)
+        except FactoryTwinError as exc:
+            fail(str(exc))
+
+    @app.command("simulate")
+    def _simulate_command(
+        file: FileArg,
+        hours: SimHours = 8.0,
+        replications: Replications = 20,
+        seed: Seed = 0,
+        warmup_hours: Warmup = 0.5,
+        line: LineOpt = None,
+        as_json: Json = False,
+    ) -> None:
+        """Simulate a line from its model: throughput, WIP, lead time and station states with confidence intervals."""
+        options = SimOptions(hours, replications, seed, warmup_hours, line)
+        (result,) = simulated(load(file), [Scenario("baseline")], options, as_json)
+        if as_json:
+            print(dump(results_json(result)))
+        else:
+            out.print(results_table(result))
+
+    @app.command("whatif")
+    def _whatif_command(
+        file: FileArg,
+        changes: Annotated[list[str], typer.Option("--set", help="A change, e.g. filler.speed=1.1 or b2.capacity=15")],
+        hours: SimHours = 8.0,
+        replications: Replications = 20,
+        seed: Seed = 0,
+        warmup_hours: Warmup = 0.5,
+        line: LineOpt = None,
+        as_json: Json = False,
+    ) -> None:
+        """Compare a scenario (a set of changes) with the baseline on the same random numbers."""
+        model = load(file)
+        try:
+            parsed = [Change.parse(text) for text in changes]
+        except FactoryTwinError as exc:
+            fail(str(exc))
+        scenarios = [Scenario("baseline"), Scenario("scenario", tuple(parsed))]
+        options = SimOptions(hours, replications, seed, warmup_hours, line)
+        base, other = simulated(model, scenarios, options, as_json)
+        comparison = compare(base, other)
+        if as_json:
+            print(dump(comparison_json(comparison, parsed)))
+        else:
+            out.print(comparison_table(comparison, parsed))
 
 
 def run_scenarios(model: PlantModel, scenarios: list[Scenario], options: SimOptions, quiet: bool) -> list[Results]:
