@@ -8,6 +8,7 @@ values over OPC UA and Modbus, and read the audit log back through the API.
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import re
 import ssl
@@ -29,7 +30,10 @@ from typer.testing import CliRunner
 from factorytwin.cli import app, example_path, free_port
 from factorytwin.connect.modbus_codec import decode
 from factorytwin.control import SetpointRefused, check_setpoint
-from factorytwin.model import PlantIndex, load_model
+from factorytwin.model import PlantIndex, PlantModel, load_model
+from factorytwin.plant import VirtualPlant
+from factorytwin.runtime import Twin
+from factorytwin.security import Principal, Role
 
 from .conftest import LINE
 from .mqtt_fixtures import TlsFiles, make_tls_files
@@ -399,3 +403,31 @@ def test_schemathesis_finds_no_server_error(demo: Demo, tmp_path: Path) -> None:
     assert selected is not None, result.stdout
     assert tested is not None, result.stdout
     assert int(tested[1]) == int(selected[1]) >= 15, result.stdout[-3000:]  # every operation was exercised
+
+
+async def test_a_device_refusal_and_a_lost_source_fail_clearly_and_are_audited(
+    model: PlantModel, endpoints: dict[str, str], plant: VirtualPlant
+) -> None:
+    """The twin's model allows more than the machine (max 200, no max_step): the machine has the last word."""
+    data = model.model_dump(exclude_none=True)
+    filler = next(
+        st for st in data["enterprise"]["sites"][0]["areas"][0]["lines"][0]["stations"] if st["id"] == "filler"
+    )
+    next(s for s in filler["signals"] if s["id"] == "speed")["write"] = {"min": 20, "max": 200}
+    path = f"{LINE}/filler/speed"
+    who = Principal("olga", Role.OPERATOR)
+    async with Twin(PlantModel.model_validate(data), endpoints=endpoints) as twin:
+        assert await twin.wait_for(lambda: twin.control.current(path) is not None, 15)
+        with pytest.raises(SetpointRefused, match="the source refused the write") as refused:
+            await twin.control.submit(path, 150, who)
+        assert refused.value.reason == "device"
+        assert plant.engine.values[path] == 100.0
+        await plant.stop_server("plant")
+        assert await twin.wait_for(lambda: not twin.connectors["plant"].health.connected, 15)
+        with pytest.raises(SetpointRefused, match="did not reach the source") as lost:
+            await twin.control.submit(path, 110, who)
+        assert lost.value.reason == "disconnected"
+        entries = twin.security.audit.entries(0, math.inf, action="setpoint")
+    assert [(e.who, e.new, e.result) for e in entries] == [("olga", 110, "failed"), ("olga", 150, "failed")]
+    assert entries[1].detail is not None
+    assert entries[1].detail.startswith("device: the source refused the write")
