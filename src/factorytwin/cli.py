@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import sys
 from collections.abc import Callable, Coroutine
 from datetime import datetime
 from importlib import resources
@@ -28,6 +27,7 @@ from .connect.opcua_browse import browse_opcua
 from .dashboard import mount_dashboard
 from .errors import FactoryTwinError, ModelError
 from .historian import DuckDBHistorian
+from .logs import LogFormat, log_handler
 from .loopback import free_port, local_sources
 from .model import PlantIndex, PlantModel, json_schema, load_model, parse_model, relocate
 from .model.skeleton import skeleton_yaml
@@ -53,6 +53,7 @@ Port = Annotated[int, typer.Option(help="HTTP port of the API")]
 Host = Annotated[str, typer.Option(help="HTTP address to listen on")]
 Db = Annotated[str, typer.Option(help="Historian DuckDB file (':memory:' keeps nothing)")]
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Log protocol libraries too")]
+LogFormatOpt = Annotated[LogFormat, typer.Option("--log-format", help="text, or json: one JSON object per line")]
 
 
 def example_path(name: str = "bottling.yaml") -> Path:
@@ -60,8 +61,8 @@ def example_path(name: str = "bottling.yaml") -> Path:
     return Path(str(resources.files("factorytwin") / "examples" / name))
 
 
-def _setup_logging(verbose: bool) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+def _setup_logging(verbose: bool, log_format: LogFormat = "text") -> None:
+    logging.basicConfig(level=logging.INFO, handlers=[log_handler(log_format)])
     # protocol libraries log every retry; our connectors log the first failure and the recovery.
     for library in ("asyncua", "pymodbus", "amqtt", "transitions", "paho"):
         logging.getLogger(library).setLevel(logging.INFO if verbose else logging.CRITICAL)
@@ -157,12 +158,13 @@ def _run_command(
     db: Db = "factorytwin.duckdb",
     duration: Duration = None,
     verbose: Verbose = False,
+    log_format: LogFormatOpt = "text",
     auth_db: AuthDb = None,
     tls_cert: TlsCert = None,
     tls_key: TlsKey = None,
 ) -> None:
     """Run the twin against the sources named in the file, with its API (tokens: factorytwin token create)."""
-    _setup_logging(verbose)
+    _setup_logging(verbose, log_format)
     model, tls = _load(file), tls_options(tls_cert, tls_key, _fail)
 
     async def main() -> None:
@@ -184,12 +186,13 @@ def _demo_command(
     duration: Duration = None,
     db: Db = ":memory:",
     verbose: Verbose = False,
+    log_format: LogFormatOpt = "text",
     auth_db: AuthDb = None,
     tls_cert: TlsCert = None,
     tls_key: TlsKey = None,
 ) -> None:
     """Run a virtual plant, the twin and the API in one process; nothing else to install."""
-    _setup_logging(verbose)
+    _setup_logging(verbose, log_format)
     model, tls = _load(file or example_path("bottling-mixed.yaml")), tls_options(tls_cert, tls_key, _fail)
 
     async def main() -> None:
@@ -303,7 +306,14 @@ async def _serve(twin: Twin, host: str, port: int, duration: float | None, tls: 
     api = create_app(twin)
     mount_dashboard(api, twin)  # same app and port; NiceGUI starts in the app's lifespan
     config = uvicorn.Config(
-        api, host=host, port=port, log_level="warning", lifespan="on", ssl_certfile=cert, ssl_keyfile=key
+        api,
+        host=host,
+        port=port,
+        log_level="warning",
+        log_config=None,
+        lifespan="on",
+        ssl_certfile=cert,
+        ssl_keyfile=key,
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
