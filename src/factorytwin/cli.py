@@ -22,6 +22,7 @@ from .api import create_app
 from .auth_cli import AuthDb, TlsCert, TlsKey, default_auth_db, print_demo_tokens, register, tls_options
 from .broker import EmbeddedBroker
 from .calib_cli import register as register_calibration
+from .maint_cli import register as register_maintenance
 from .connect.mqtt_browse import browse_mqtt
 from .connect.opcua_browse import browse_opcua
 from .dashboard import mount_dashboard
@@ -296,6 +297,7 @@ def _instant(text: str, zone: ZoneInfo) -> datetime:
 register_simulation(app, _load, _fail)  # simulate, whatif (sim_cli.py)
 register(app, _fail)  # token create/list/revoke, set (auth_cli.py)
 register_calibration(app, _load, _fail)  # calibrate, forecast (calib_cli.py)
+register_maintenance(app, _load, _fail)  # maintenance (maint_cli.py)
 
 
 register_planning(app, _load, _fail)  # commission, buffers, improve (plan_cli.py)

@@ -29,6 +29,7 @@ from .errors import FactoryTwinError
 from .events import Sample, Severity
 from .historian import DuckDBHistorian, Historian
 from .lifecycle import Service
+from .maintenance import MaintenanceMonitor
 from .model import PlantIndex, PlantModel, SignalInfo, relocate
 from .model.sources import Source
 from .notify import WebhookNotifier
@@ -116,7 +117,8 @@ class Twin(Service):
             for sid, src in model.sources.items()
         }
         self.connectors: dict[str, Connector] = {sid: chain.connector for sid, chain in self.chains.items()}
-        self.analytics = Analytics(self.index, detectors(self.index), model.alerts.clear_after_s)
+        self.maintenance = MaintenanceMonitor(self.index)  # health, RUL and failure-risk alerts
+        self.analytics = Analytics(self.index, [*detectors(self.index), self.maintenance], model.alerts.clear_after_s)
         self.security = security or Security(":memory:", self.clock)  # tokens and the audit log
         self.control = Control(self.index, self.connectors, self.state, self.wait_for, self.security.audit, self.clock)
         settings = model.alerts

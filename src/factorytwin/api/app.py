@@ -11,6 +11,7 @@ from .. import __version__
 from ..clock import utc
 from ..runtime import Twin
 from .analytics import analytics_router
+from .maintenance import maintenance_router
 from .auth import TokenGate, document_security
 from .calibration import calibration_router
 from .control import control_router
@@ -112,6 +113,7 @@ def create_app(twin: Twin) -> FastAPI:
         return [c.health.as_dict() for c in twin.connectors.values()]
 
     app.include_router(analytics_router(twin))
+    app.include_router(maintenance_router(twin))
     app.include_router(calibration_router(twin))
     app.include_router(control_router(twin))
     app.include_router(tokens_router(twin))

@@ -60,6 +60,7 @@ class WearPath:
     rng: np.random.Generator
     log_w: float = 0.0
     drift: float = 0.0
+    pending: float = 0.0  # effective operating time not yet applied
 
     def __post_init__(self) -> None:
         self.renew()
@@ -74,13 +75,19 @@ class WearPath:
         spread = self.wear.spread
         sigma = math.sqrt(math.log1p(spread * spread))
         factor = float(self.rng.lognormal(-sigma * sigma / 2, sigma)) if spread > 0 else 1.0
-        self.log_w, self.drift = math.log(W0), -math.log(W0) / factor
+        self.log_w, self.drift, self.pending = math.log(W0), -math.log(W0) / factor, 0.0
 
     def grow(self, busy_s: float, speed: float) -> bool:
-        """Add ``busy_s`` operating seconds at a speed factor; True when the station fails."""
+        """Add ``busy_s`` operating seconds at a speed factor; True when the station fails.
+
+        Steps shorter than ``1e-4`` of a life are gathered into one (the path is the same in law).
+        """
         if busy_s <= 0:
             return False
-        du = busy_s * speed**self.wear.speed_exponent / self.wear.life
+        self.pending += busy_s * speed**self.wear.speed_exponent / self.wear.life
+        if self.pending < 1e-4:
+            return False
+        du, self.pending = self.pending, 0.0
         step = self.drift * du
         if self.wear.noise > 0:
             step += self.wear.noise * math.sqrt(du) * float(self.rng.standard_normal())
