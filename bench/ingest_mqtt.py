@@ -146,8 +146,8 @@ def payload_of(settings: Settings, n: int) -> bytes:
     ).encode()
 
 
-def publish(port: int, settings: Settings, go: MpEvent, done: Synchronized[float]) -> None:
-    """Process entry point: wait for ``go``, publish every message at QoS 1, record the publish rate."""
+def publish(port: int, settings: Settings, ready: MpEvent, go: MpEvent, done: Synchronized[float]) -> None:
+    """Process entry point: say ``ready``, wait for ``go``, publish every message at QoS 1, record the publish rate."""
     payloads = [(topic_of(settings, n), payload_of(settings, n)) for n in range(settings.messages)]
     client = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-pub-{os.getpid()}")
     client.max_inflight_messages_set(5000)
@@ -155,6 +155,7 @@ def publish(port: int, settings: Settings, go: MpEvent, done: Synchronized[float
     client.connect("127.0.0.1", port)
     while not client.is_connected():
         client.loop(0.1)
+    ready.set()
     while True:
         go.wait()
         go.clear()
@@ -173,10 +174,14 @@ def publish(port: int, settings: Settings, go: MpEvent, done: Synchronized[float
 class Publisher:
     def __init__(self, port: int, settings: Settings) -> None:
         ctx = mp.get_context("spawn")
-        self.go = ctx.Event()
+        self.ready, self.go = ctx.Event(), ctx.Event()
         self.done: Synchronized[float] = ctx.Value("d", 0.0)
-        self.proc = ctx.Process(target=publish, args=(port, settings, self.go, self.done), daemon=True)
+        self.proc = ctx.Process(target=publish, args=(port, settings, self.ready, self.go, self.done), daemon=True)
         self.proc.start()
+        # a loaded machine can take many seconds to start a Python process: no phase starts before it is connected
+        if not self.ready.wait(300) or not self.proc.is_alive():
+            self.stop()
+            raise RuntimeError("the publisher process did not start")
 
     def start(self) -> None:
         self.done.value = 0.0
@@ -288,12 +293,15 @@ async def twin_phase(url: str, pub: Publisher, settings: Settings, db_path: Path
         await historian.flush()
         return min(twin.state.applied, historian.stored)
 
+    cpu0 = time.process_time()  # preloaded: the twin drains the queue as soon as it connects
     async with twin:
         connector = twin.connectors["bench"]
         deadline = time.monotonic() + 10
         while not connector.health.connected and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
-        start, cpu0 = time.time(), time.process_time()
+        start = time.time()
+        if not settings.preload:
+            cpu0 = time.process_time()
         if not settings.preload:
             pub.start()
         n, first, last = await wait_counted(applied, complete, settings.samples, start)

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from paho.mqtt.enums import CallbackAPIVersion
 
 from factorytwin.broker import EmbeddedBroker
+from factorytwin.columns import SampleColumns
 from factorytwin.connect.mqtt import MqttConnector
 from factorytwin.connect.payload import TopicDecoder, epoch_of, parse_path, quality_of
 from factorytwin.events import Quality, Sample
@@ -298,7 +299,7 @@ def test_decoding_never_raises(payload: bytes) -> None:
             ("s/n", MqttBinding(topic="t", format="number")),
         ],
     )
-    out: list[Sample] = []
+    out = SampleColumns()
     errors = decoder.decode(payload, 1.0, out)
     for sample in out:
         assert sample.value is None or (isinstance(sample.value, int | float) and math.isfinite(sample.value))

@@ -1,5 +1,8 @@
 """The in-process event bus: fan-out of sample batches to subscribers with bounded queues.
 
+A batch is a list of samples or ``SampleColumns``; subscribers get it as it was published (one object,
+shared: they read it and never change it).
+
 Each subscriber has its own bounded queue and a policy for when it is full:
 
 * ``block`` (default): ``publish`` waits until there is room — backpressure reaches the
@@ -15,7 +18,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Literal
 
-from .events import Sample
+from .columns import Batch
 
 __all__ = ["Bus", "Policy", "Subscription"]
 
@@ -28,16 +31,16 @@ class Subscription:
 
     name: str
     policy: Policy
-    queue: asyncio.Queue[list[Sample]]
+    queue: asyncio.Queue[Batch]
     bus: Bus
     delivered: int = 0
     dropped: int = 0
     _closed: bool = field(default=False, repr=False)
 
-    def __aiter__(self) -> AsyncIterator[list[Sample]]:
+    def __aiter__(self) -> AsyncIterator[Batch]:
         return self._iterate()
 
-    async def _iterate(self) -> AsyncIterator[list[Sample]]:
+    async def _iterate(self) -> AsyncIterator[Batch]:
         while not self._closed:
             batch = await self.queue.get()
             self.delivered += len(batch)
@@ -79,7 +82,7 @@ class Bus:
         if sub in self._subs:
             self._subs.remove(sub)
 
-    async def publish(self, batch: list[Sample]) -> None:
+    async def publish(self, batch: Batch) -> None:
         """Deliver a batch to every subscriber, waiting for room where the policy is ``block``."""
         if not batch:
             return

@@ -16,7 +16,9 @@ from typing import Any
 
 from .bus import Bus
 from .clock import Clock, SystemClock
+from .columns import Batch, BatchSink
 from .connect import Connector, SampleSink, make_connector
+from .connect.mqtt import MqttStream
 from .control import Control
 from .core import Intake, LiveState
 from .core.alerts import Alert, AlertManager
@@ -26,7 +28,7 @@ from .core.detectors import detectors
 from .core.states import StateInterval
 from .edge import EdgeFilter, Forwarder
 from .errors import FactoryTwinError
-from .events import Sample, Severity
+from .events import Severity
 from .historian import DuckDBHistorian, Historian
 from .lifecycle import Service
 from .maintenance import MaintenanceMonitor
@@ -49,16 +51,18 @@ class SourceChain:
     """One source's path into the twin: connector -> edge processing -> store-and-forward -> downstream."""
 
     def __init__(
-        self, sid: str, source: Source, signals: list[SignalInfo], downstream: SampleSink, clock: Clock, spool_dir: Path
+        self, sid: str, source: Source, signals: list[SignalInfo], downstream: BatchSink, clock: Clock, spool_dir: Path
     ) -> None:
         self.edge = EdgeFilter.for_signals(signals, clock)
         self.forwarder: Forwarder | None = None
-        self.downstream = downstream
+        self.downstream: SampleSink = downstream
         if source.spool is not None:
             base = Path(source.spool.path) if source.spool.path else spool_dir
             self.forwarder = Forwarder(downstream, base / sid, source.spool.capacity, name=sid)
             self.downstream = self.forwarder.put
         self.connector = make_connector(sid, source, signals, self.edge.wrap(self.downstream), clock)
+        if self.forwarder is None and not self.edge.active and isinstance(self.connector, MqttStream):
+            self.connector.column_sink = downstream  # nothing in between needs Sample objects: columns go as they are
         if self.forwarder is not None:
             self.forwarder.health = self.connector.health  # queued and dropped show in source health
 
@@ -132,7 +136,7 @@ class Twin(Service):
         self._tasks: list[asyncio.Task[Any]] = []
         self._consumers: list[asyncio.Task[Any]] = []
 
-    async def ingest(self, batch: list[Sample]) -> None:
+    async def ingest(self, batch: Batch) -> None:
         """Entry point of the stream: check a batch and publish what passes."""
         await self.bus.publish(self.intake.admit(batch))
 
@@ -225,7 +229,7 @@ class Twin(Service):
         audit.record(who.name, who.role.label, "alert.acknowledge", str(alert_id), old, alert.state.value, "ok")
         return alert
 
-    async def _analyze(self, batch: list[Sample]) -> None:
+    async def _analyze(self, batch: Batch) -> None:
         update = self.analytics.apply(batch)
         await self._record(update.intervals, update.alerts)
 
@@ -237,12 +241,12 @@ class Twin(Service):
             if self.notifier is not None:
                 self.notifier.offer(alerts)
 
-    async def _apply_state(self, batch: list[Sample]) -> None:
+    async def _apply_state(self, batch: Batch) -> None:
         self.state.apply(batch)
         async with self._changed:
             self._changed.notify_all()
 
-    async def _consume(self, sub: Any, handle: Callable[[list[Sample]], Any]) -> None:
+    async def _consume(self, sub: Any, handle: Callable[[Batch], Any]) -> None:
         async for batch in sub:
             try:
                 await handle(batch)

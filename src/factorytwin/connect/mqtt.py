@@ -20,8 +20,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..clock import Clock, SystemClock
+from ..columns import BatchSink, SampleColumns
 from ..errors import ConnectorError, WriteRejected
-from ..events import Sample
 from ..model import SignalInfo
 from ..model.sources import MqttBinding, MqttSource, SparkplugSource
 from .base import Backoff, SampleSink, SourceHealth, StaleMarker
@@ -69,7 +69,9 @@ class MqttStream:
         self.link = MqttLink(config, client_id, self._on_message, will=will, on_burst=self._on_burst)
         self._sink = sink
         self._clock = clock or SystemClock()
-        self._pending: list[Sample] = []
+        self._pending = SampleColumns()
+        # set by whoever consumes columns as they are (the twin, when nothing between needs Sample objects)
+        self.column_sink: BatchSink | None = None
         self._wake: asyncio.Event | None = None
         self._lock: asyncio.Lock | None = None
         self._stale = StaleMarker([s.path for s in self.signals], sink, self._clock)
@@ -150,11 +152,14 @@ class MqttStream:
                 await self._flush()
 
     async def _flush(self) -> None:
-        while self._pending:
-            batch, self._pending = self._pending, []
+        while len(self._pending):
+            batch, self._pending = self._pending, SampleColumns()
             self.health.samples += len(batch)
             self.health.queued = 0
-            await self._sink(batch)
+            if self.column_sink is not None:
+                await self.column_sink(batch)
+            else:
+                await self._sink(batch.samples())
         if self.link.connected:
             self.link.resume_reading()
 

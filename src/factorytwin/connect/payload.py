@@ -18,7 +18,10 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from ..events import Quality, Sample, Value
+import orjson
+
+from ..columns import SampleColumns
+from ..events import Quality, Value
 from ..model.sources import MqttBinding
 
 __all__ = ["PathKeys", "TopicDecoder", "compose_payload", "epoch_of", "parse_path", "quality_of"]
@@ -103,7 +106,7 @@ class _Reader:
         ts = self.timestamp
         self.ts_key = ts[0] if ts is not None and len(ts) == 1 and isinstance(ts[0], str) else None
 
-    def read(self, doc: Any, now: float, out: list[Sample], errors: list[str]) -> None:
+    def read(self, doc: Any, now: float, out: SampleColumns, errors: list[str]) -> None:
         is_dict = type(doc) is dict
         when = now
         if self.timestamp is not None:
@@ -132,17 +135,17 @@ class _Reader:
                 return self._bad(when, now, out, errors, f"no '{_show(self.value)}' in the payload")
             return self._bad(when, now, out, errors, f"'{_show(self.value)}' is {kind.__name__}, not a number")
         if self.quality is None:
-            out.append(Sample(self.signal, when, now, value, Quality.GOOD))
+            out.add(self.signal, when, now, value, Quality.GOOD)
             return None
         quality = quality_of(_get(doc, self.quality))
         if quality is None:
             return self._bad(when, now, out, errors, f"'{_show(self.quality)}' is not a quality")
-        out.append(Sample(self.signal, when, now, None if quality is Quality.BAD else value, quality))
+        out.add(self.signal, when, now, None if quality is Quality.BAD else value, quality)
         return None
 
-    def _bad(self, when: float, now: float, out: list[Sample], errors: list[str], reason: str) -> None:
+    def _bad(self, when: float, now: float, out: SampleColumns, errors: list[str], reason: str) -> None:
         """A BAD sample without value, stamped with the reading's own time when it has one."""
-        out.append(Sample(self.signal, when, now, None, Quality.BAD))
+        out.add(self.signal, when, now, None, Quality.BAD)
         errors.append(f"{self.signal}: {reason}")
 
 
@@ -172,12 +175,22 @@ class TopicDecoder:
         self._json = bool(self._plain or self._groups)
         # arrays whose elements are told apart by one top-level field take a shorter road
         self._by_field: tuple[str, dict[Any, list[_Reader]]] | None = None
+        # ...and an element bound to one signal read from top-level value and time keys, a shorter one still
+        self._simple: dict[Any, tuple[str, str, str]] = {}
         if not self._plain and len(self._groups) == 1:
             keys, table = self._groups[0]
             if len(keys) == 1 and len(keys[0]) == 1 and isinstance(keys[0][0], str):
                 self._by_field = (keys[0][0], {key[0]: readers for key, readers in table.items()})
+                for key, readers in self._by_field[1].items():
+                    r = readers[0]
+                    if len(readers) == 1 and r.quality is None and r.value_key and r.ts_key:
+                        self._simple[key] = (r.signal, r.value_key, r.ts_key)
+        # when every element is read through the same value and time keys, a whole array can go in one piece
+        shapes = {(value_key, ts_key) for _, value_key, ts_key in self._simple.values()}
+        self._shape = shapes.pop() if len(shapes) == 1 else None
+        self._signal_of = {key: signal for key, (signal, _, _) in self._simple.items()}
 
-    def decode(self, payload: bytes, now: float, out: list[Sample]) -> list[str]:
+    def decode(self, payload: bytes, now: float, out: SampleColumns) -> list[str]:
         """Append the payload's samples to ``out``; return what was wrong with it (usually nothing)."""
         errors: list[str] = []
         if self._numbers:
@@ -185,10 +198,13 @@ class TopicDecoder:
         if not self._json:
             return errors
         try:
-            doc = json.loads(payload)
-        except ValueError as exc:  # includes UnicodeDecodeError
-            errors.append(f"not JSON: {exc}")
-            return errors
+            doc = orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            try:  # what orjson refuses but JSON readers accept: NaN/Infinity, UTF-16/32, huge integers
+                doc = json.loads(payload)
+            except ValueError as exc:  # includes UnicodeDecodeError
+                errors.append(f"not JSON: {exc}")
+                return errors
         if isinstance(doc, list):
             if self._by_field is not None:
                 self._array(doc, now, out, errors)
@@ -199,7 +215,7 @@ class TopicDecoder:
             self._element(doc, now, out, errors)
         return errors
 
-    def _number(self, payload: bytes, now: float, out: list[Sample], errors: list[str]) -> None:
+    def _number(self, payload: bytes, now: float, out: SampleColumns, errors: list[str]) -> None:
         value: float | int | None
         try:
             value = int(payload)
@@ -211,36 +227,81 @@ class TopicDecoder:
         reason = "not a number" if value is None else None if math.isfinite(value) else "not finite"
         for signal in self._numbers:
             if reason is None:
-                out.append(Sample(signal, now, now, value, Quality.GOOD))
+                out.add(signal, now, now, value, Quality.GOOD)
             else:
-                out.append(Sample(signal, now, now, None, Quality.BAD))
+                out.add(signal, now, now, None, Quality.BAD)
                 errors.append(f"{signal}: {reason}")
 
-    def _array(self, doc: list[Any], now: float, out: list[Sample], errors: list[str]) -> None:
-        """The batched case: a top-level number and an epoch-seconds time per element, else the general road."""
-        assert self._by_field is not None
-        field, table = self._by_field
-        append, good = out.append, Quality.GOOD
-        for element in doc:
-            try:
-                readers = table.get(element.get(field, _MISSING)) if type(element) is dict else None
-            except TypeError:  # an unhashable field value matches nothing
-                continue
-            for reader in readers or ():
-                value = element.get(reader.value_key, _MISSING) if reader.value_key else _MISSING
-                stamp = element.get(reader.ts_key, _MISSING) if reader.ts_key else _MISSING
-                kind = type(value)
-                if (
-                    reader.quality is None
-                    and type(stamp) is float
-                    and 0.0 < stamp < 1e11
-                    and (kind is int or (kind is float and math.isfinite(value)))
-                ):
-                    append(Sample(reader.signal, stamp, now, value, good))
-                else:
-                    reader.read(element, now, out, errors)
+    def _array(self, doc: list[Any], now: float, out: SampleColumns, errors: list[str]) -> None:
+        """The batched case, straight into the columns: a number and an epoch-seconds time per element.
 
-    def _element(self, element: Any, now: float, out: list[Sample], errors: list[str]) -> None:
+        Elements of any other shape (and bad ones) take the general road, in their place in the order.
+        """
+        assert self._by_field is not None
+        if self._whole(doc, now, out):
+            return
+        field, table = self._by_field
+        simple, isfinite = self._simple, math.isfinite
+        signals, times, values = out.signals, out.source_times, out.values
+        run = 0  # samples appended here whose receive time and quality are still to be appended
+        try:
+            for element in doc:
+                if type(element) is not dict:
+                    continue  # matches no binding
+                try:
+                    key = element.get(field, _MISSING)
+                    entry = simple.get(key)
+                except TypeError:  # an unhashable field value matches nothing
+                    continue
+                if entry is not None:
+                    signal, value_key, ts_key = entry
+                    value = element.get(value_key, _MISSING)
+                    stamp = element.get(ts_key)
+                    kind = type(value)
+                    if (
+                        type(stamp) is float
+                        and 0.0 < stamp < 1e11
+                        and (kind is int or (kind is float and isfinite(value)))
+                    ):
+                        signals.append(signal)
+                        times.append(stamp)
+                        values.append(value)
+                        run += 1
+                        continue
+                if run:
+                    _complete(out, run, now)
+                    run = 0
+                for reader in table.get(key) or ():
+                    reader.read(element, now, out, errors)
+        finally:
+            _complete(out, run, now)
+
+    def _whole(self, doc: list[Any], now: float, out: SampleColumns) -> bool:
+        """An array of good elements of the one shape, appended column by column; False (nothing added) if not."""
+        if self._shape is None or self._by_field is None:
+            return False
+        value_key, ts_key = self._shape
+        field = self._by_field[0]
+        try:
+            signals = [self._signal_of[element[field]] for element in doc]
+            values = [element[value_key] for element in doc]
+            stamps = [element[ts_key] for element in doc]
+            if not stamps or set(map(type, stamps)) != {float} or not all(map(math.isfinite, stamps)):
+                return False
+            if not 0.0 < min(stamps) <= max(stamps) < 1e11:  # epoch seconds
+                return False
+            if not {int, float}.issuperset(map(type, values)) or not all(map(math.isfinite, values)):
+                return False
+        except (KeyError, TypeError, OverflowError):  # not a dict, no such key, unhashable, unknown id, huge integer
+            return False
+        out.signals += signals
+        out.source_times += stamps
+        out.receive_times += [now] * len(doc)
+        out.values += values
+        out.qualities += [Quality.GOOD] * len(doc)
+        return True
+
+    def _element(self, element: Any, now: float, out: SampleColumns, errors: list[str]) -> None:
         for reader in self._plain:
             reader.read(element, now, out, errors)
         for fields, table in self._groups:
@@ -254,6 +315,13 @@ class TopicDecoder:
                 continue
             for reader in readers or ():
                 reader.read(element, now, out, errors)
+
+
+def _complete(out: SampleColumns, run: int, now: float) -> None:
+    """Fill in receive time and quality GOOD for the last ``run`` samples of the columns."""
+    if run:
+        out.receive_times += [now] * run
+        out.qualities += [Quality.GOOD] * run
 
 
 def _put(doc: dict[str, Any], keys: PathKeys, value: Any) -> None:

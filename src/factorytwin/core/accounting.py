@@ -11,6 +11,7 @@ import bisect
 import math
 from dataclasses import dataclass
 
+from ..columns import Batch, select
 from ..events import Sample
 from ..model import PlantIndex, Role
 
@@ -63,14 +64,15 @@ class Production:
                     self._counter[sig.path] = (station.path, "scrap")
                 elif sig.role is Role.CYCLE_TIME:
                     self._cycle[sig.path] = station.path
+        self._watched = {*self._counter, *self._cycle}
         self._last: dict[str, float] = {}
         self.increments: dict[str, list[Increment]] = {s.path: [] for s in index.stations}
         self.cycles: dict[str, list[tuple[float, float]]] = {s.path: [] for s in index.stations}
 
-    def apply(self, batch: list[Sample]) -> list[Increment]:
+    def apply(self, batch: Batch) -> list[Increment]:
         """Fold samples in; return the increments they produced."""
         out: list[Increment] = []
-        for s in batch:
+        for s in select(batch, self._watched):
             if not s.quality.usable or not isinstance(s.value, int | float):
                 continue
             counter = self._counter.get(s.signal)

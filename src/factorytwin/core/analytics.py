@@ -14,7 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from ..events import Finding, Sample
+from ..columns import Batch, columns_of
+from ..events import Finding
 from ..model import LineInfo, PlantIndex
 from ..model.calendar import ShiftPeriod
 from ..model.schema import Buffer, Station
@@ -30,8 +31,8 @@ __all__ = ["Analytics", "Detector", "ShiftRow", "Update"]
 class Detector(Protocol):
     """A stream processor that reports findings (SPC rules, anomalies)."""
 
-    def apply(self, batch: list[Sample]) -> list[Finding]:
-        """Fold samples in; return the findings they caused."""
+    def apply(self, batch: Batch) -> list[Finding]:
+        """Fold samples (a list or columns) in; return the findings they caused."""
         ...
 
 
@@ -69,17 +70,18 @@ class Analytics:
         self.now: float | None = None
         self.origin: float | None = None  # the earliest source time seen: windows from here on are complete
 
-    def apply(self, batch: list[Sample]) -> Update:
+    def apply(self, batch: Batch) -> Update:
         """Fold a batch in; return what changed."""
-        if not batch:
+        cols = columns_of(batch)  # once, for every processor
+        if not len(cols):
             return Update()
-        update = Update(self.states.apply(batch), self.production.apply(batch))
+        update = Update(self.states.apply(cols), self.production.apply(cols))
         for iv in update.intervals:
             self.intervals[iv.station].append(iv)
         for detector in self.detectors:
-            update.findings += detector.apply(batch)
+            update.findings += detector.apply(cols)
         update.findings.sort(key=lambda f: f.time)
-        first, last = min(s.source_time for s in batch), max(s.source_time for s in batch)
+        first, last = min(cols.source_times), max(cols.source_times)
         self.origin = first if self.origin is None else min(self.origin, first)
         self.now = last if self.now is None else max(self.now, last)
         update.alerts = self.alerts.apply(update.findings) + self.alerts.tick(self.now)

@@ -9,10 +9,11 @@ clock), so the same sample sequence, live or replayed from the historian, gives 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..events import Finding, Sample, Severity, StationState
+from ..columns import Batch, columns_of
+from ..events import Finding, Quality, Severity, StationState, Value
 from ..model import PlantIndex, Role, SignalInfo
 from .anomaly_detectors import AnomalyConfig, EwmaDetector, HotellingDetector, RangeCheck, StuckDetector
 
@@ -82,6 +83,7 @@ class AnomalyProcessor:
         station_state: Callable[[str], StationState] | None = None,
     ) -> None:
         self.config = cfg = config or AnomalyConfig()
+        self._settle_s = cfg.settle_s
         self._external = station_state
         self._state_signals = {p: s for p, s in index.signals.items() if s.role is Role.STATE}
         self._stations = {path: _Station(path, a.asset.name or a.asset.id) for path, a in index.assets.items()}
@@ -116,30 +118,34 @@ class AnomalyProcessor:
         """The stream time: the latest source time seen."""
         return self._now
 
-    def apply(self, batch: Iterable[Sample]) -> list[Finding]:
+    def apply(self, batch: Batch) -> list[Finding]:
         """Fold samples into the detectors; return the findings that started or ended."""
         out: list[Finding] = []
-        for s in batch:
-            t = s.source_time
+        cols = columns_of(batch)
+        state_signals, watched, external = self._state_signals, self._signals, self._external
+        good, uncertain = Quality.GOOD, Quality.UNCERTAIN
+        for signal, t, v, quality in zip(cols.signals, cols.source_times, cols.values, cols.qualities, strict=True):
             if t > self._now:
                 self._now = t
                 if t >= self._next_scan:
                     self._scan(out)
                     self._next_scan = (math.floor(t / _SCAN_S) + 1) * _SCAN_S
-            state_info = self._state_signals.get(s.signal)
-            if state_info is not None and self._external is None:
-                self._decode_state(state_info, s)
-            sig = self._signals.get(s.signal)
+            if signal in state_signals and external is None:
+                self._decode_state(state_signals[signal], v, quality, t)
+            sig = watched.get(signal)
             if sig is None:
                 continue
             st = sig.station
-            self._regime(st, t)
-            v = s.value
-            if not s.quality.usable or not isinstance(v, int | float) or isinstance(v, bool):
-                if sig.stuck is not None:
-                    sig.stuck.pause(t)
-                continue
-            self._sample(sig, st, t, float(v), out)
+            if external is not None:  # else the regime only changes with a state sample, handled there
+                self._regime(st, t)
+            cls = type(v)
+            if (quality is good or quality is uncertain) and (
+                cls is float or cls is int or (cls is not bool and isinstance(v, int | float))
+            ):
+                if st.producing:
+                    self._sample(sig, st, t, float(v), out)  # type: ignore[arg-type]
+            elif sig.stuck is not None:
+                sig.stuck.pause(t)
         return out
 
     def relearn(self, path: str, time: float) -> list[Finding]:
@@ -159,11 +165,11 @@ class AnomalyProcessor:
             self._report(out, "multivariate", st, time, False, f"{st.name}: relearning")
         return out
 
-    def _decode_state(self, info: SignalInfo, s: Sample) -> None:
+    def _decode_state(self, info: SignalInfo, value: Value, quality: Quality, t: float) -> None:
         st = self._stations[info.asset_path]
-        if s.quality.usable and isinstance(s.value, int) and not isinstance(s.value, bool):
-            st.state = info.state_of(s.value)
-            self._regime(st, s.source_time)
+        if quality.usable and isinstance(value, int) and not isinstance(value, bool):
+            st.state = info.state_of(value)
+            self._regime(st, t)
 
     def _state(self, st: _Station) -> StationState:
         return self._external(st.path) if self._external is not None else st.state
@@ -178,11 +184,11 @@ class AnomalyProcessor:
                 sig.stuck.pause(t)
 
     def _sample(self, sig: _Signal, st: _Station, t: float, x: float, out: list[Finding]) -> None:
-        if not st.producing:
-            return
-        if sig.stuck is not None and sig.stuck.update(t, x) is False:
+        """One usable value of a watched signal of a producing station."""
+        stuck = sig.stuck
+        if stuck is not None and stuck.update(t, x) is False:
             self._report(out, "stuck", st, t, False, f"{sig.label} moving again", sig=sig, value=x)
-        if t - st.since < self.config.settle_s:
+        if t - st.since < self._settle_s:
             return
         rng = sig.range
         if rng is not None:

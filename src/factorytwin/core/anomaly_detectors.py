@@ -11,6 +11,7 @@ import math
 import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
+from math import sqrt
 from statistics import NormalDist
 
 import numpy as np
@@ -182,28 +183,34 @@ class EwmaDetector:
 
     def update(self, x: float, learn: bool = True) -> bool | None:
         """Score one value, then learn from it when allowed and unremarkable; return the transition, if any."""
-        if self.n == 0:
+        n = self.n
+        if n == 0:
             if learn:
                 self.mean, self.n = x, 1
             return None
         cfg, r = self._cfg, x - self.mean
-        warm = self.n >= cfg.warmup
+        e = self.e
+        warm = n >= cfg.warmup
         if warm:
-            limit = cfg.clip * math.sqrt(self.var)
+            limit = cfg.clip * sqrt(self.var)
             r = -limit if r < -limit else limit if r > limit else r
-        self.e += cfg.smoothing * (r - self.e)
+        self.e = e = e + cfg.smoothing * (r - e)
         exceed, change = False, None
+        latch = self._latch
         if warm:
-            sd = math.sqrt(max(self.var_e, self._floor * self.var))
-            self.score = self.e / sd if sd > 0 else 0.0
-            exceed = abs(self.score) > self.threshold
-            change = self._latch.update(exceed, not exceed)
-        if learn and not exceed and not self._latch.active:
-            self.n += 1
-            lam = max(1.0 / self.n, cfg.learn_rate)
+            var_e, floor = self.var_e, self._floor * self.var
+            sd = sqrt(floor if floor > var_e else var_e)  # max(var_e, floor)
+            self.score = score = e / sd if sd > 0 else 0.0
+            exceed = abs(score) > self.threshold
+            change = latch.update(exceed, not exceed)
+        if learn and not exceed and not latch.active:
+            self.n = n = n + 1
+            lam, rate = 1.0 / n, cfg.learn_rate
+            if rate > lam:  # max(1 / n, learn_rate)
+                lam = rate
             self.mean += lam * r
             self.var = (1.0 - lam) * (self.var + lam * r * r)
-            self.var_e += lam * (self.e * self.e - self.var_e)
+            self.var_e += lam * (e * e - self.var_e)
         return change
 
     def reset(self) -> bool | None:
@@ -244,14 +251,16 @@ class StuckDetector:
 
     def update(self, t: float, x: float) -> bool | None:
         """Take one usable value; return False when a stuck signal moves again."""
-        if self.updated_at is not None and self.updates < self._cfg.warmup:
-            gap = t - self.updated_at
-            self.updates += 1
-            self.interval += (gap - self.interval) / self.updates
-            self.longest = max(self.longest, gap)
-            self.repeats += x == self.last
+        updated_at, last = self.updated_at, self.last
+        if updated_at is not None and self.updates < self._cfg.warmup:
+            gap = t - updated_at
+            self.updates = updates = self.updates + 1
+            self.interval += (gap - self.interval) / updates
+            if gap > self.longest:  # max(longest, gap)
+                self.longest = gap
+            self.repeats += x == last
         self.updated_at = t
-        if x == self.last:
+        if x == last:
             return None
         self.last, self.changed_at = x, t
         if self.active:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 
+from ..columns import Batch
 from ..events import Quality, Sample
 
 __all__ = ["ChangeFeed", "LatestValues", "under"]
@@ -31,7 +32,7 @@ class LatestValues:
         self._pending: dict[str, Sample] = {}
         self._ready = asyncio.Event()
 
-    def offer(self, batch: list[Sample]) -> None:
+    def offer(self, batch: Batch) -> None:
         """Keep the samples under the prefix, each replacing an older pending one of its signal."""
         pending = self._pending
         prefix = self.prefix
@@ -88,7 +89,7 @@ class ChangeFeed:
             for key in self._retired:
                 self._retired[key] += getattr(reader, key)
 
-    async def publish(self, batch: list[Sample]) -> None:
+    async def publish(self, batch: Batch) -> None:
         """Offer a batch to every reader (never waits on any of them)."""
         self.published += len(batch)
         for reader in self._readers:

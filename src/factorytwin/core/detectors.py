@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from ..events import Finding, Sample
+from ..columns import Batch
+from ..events import Finding
 from ..model import PlantIndex
 from .analytics import Detector
 from .anomaly import AnomalyProcessor
@@ -20,7 +21,7 @@ class AlertingSpc:
         self.spc = spc
         self._kinds = {f"spc:{rule}" for rule in alert_rules}
 
-    def apply(self, batch: list[Sample]) -> list[Finding]:
+    def apply(self, batch: Batch) -> list[Finding]:
         """Fold samples in; return the findings that raise alerts."""
         return [f for f in self.spc.apply(batch) if f.kind in self._kinds]
 

@@ -11,10 +11,11 @@ import itertools
 import math
 import statistics
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from ..events import Finding, Sample, Severity, StationState
+from ..columns import Batch, select
+from ..events import Finding, Severity, StationState
 from ..model import PlantIndex, Role, SignalInfo
 from .spc_rules import DEFAULT_RULES, RULES, Limits, RuleSet
 
@@ -242,10 +243,10 @@ class SpcProcessor:
         """The signal paths charted."""
         return tuple(self._chars)
 
-    def apply(self, batch: Iterable[Sample]) -> list[Finding]:
+    def apply(self, batch: Batch) -> list[Finding]:
         """Fold samples into the charts; return the findings that started or ended."""
         out: list[Finding] = []
-        for s in batch:
+        for s in select(batch, self._chars.keys()):
             c = self._chars.get(s.signal)
             v = s.value
             if c is None or not s.quality.usable or not isinstance(v, int | float) or isinstance(v, bool):

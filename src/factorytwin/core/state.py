@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..events import Quality, Sample, StationState, Value
+from ..columns import Batch, columns_of
+from ..events import Quality, StationState, Value
 from ..model import PlantIndex, Role, SignalInfo
 
 __all__ = ["LiveState", "SignalState", "StationStatus"]
@@ -47,38 +48,40 @@ class LiveState:
         }
         self.applied = 0
 
-    def apply(self, batch: list[Sample]) -> None:
+    def apply(self, batch: Batch) -> None:
         """Fold a batch of samples into the live state."""
-        signals = self.signals
-        for s in batch:
-            current = signals.get(s.signal)
+        cols = columns_of(batch)
+        signals, state_signals, stale = self.signals, self._state_signals, Quality.STALE
+        for signal, source_time, receive_time, value, quality in zip(
+            cols.signals, cols.source_times, cols.receive_times, cols.values, cols.qualities, strict=True
+        ):
+            current = signals.get(signal)
             if current is None:
-                signals[s.signal] = SignalState(s.value, s.quality, s.source_time, s.receive_time)
-            elif s.quality is Quality.STALE:
-                current.quality = Quality.STALE
-                current.receive_time = s.receive_time
-            elif s.source_time >= current.source_time or current.quality is Quality.STALE:
-                current.value = s.value
-                current.quality = s.quality
-                current.source_time = s.source_time
-                current.receive_time = s.receive_time
+                signals[signal] = SignalState(value, quality, source_time, receive_time)
+            elif quality is stale:
+                current.quality = stale
+                current.receive_time = receive_time
+            elif source_time >= current.source_time or current.quality is stale:
+                current.value = value
+                current.quality = quality
+                current.source_time = source_time
+                current.receive_time = receive_time
                 current.updates += 1
             else:
                 continue
-            info = self._state_signals.get(s.signal)
-            if info is not None:
-                self._station(info, s)
-        self.applied += len(batch)
+            if signal in state_signals:
+                self._station(state_signals[signal], value, quality, source_time)
+        self.applied += len(cols)
 
-    def _station(self, info: SignalInfo, s: Sample) -> None:
+    def _station(self, info: SignalInfo, value: Value, quality: Quality, source_time: float) -> None:
         status = self.stations[info.asset_path]
-        status.quality = s.quality
-        if not s.quality.usable or not isinstance(s.value, int):
+        status.quality = quality
+        if not quality.usable or not isinstance(value, int):
             return
-        state = info.state_of(s.value)
+        state = info.state_of(value)
         if state is not status.state:
             status.state = state
-            status.since = s.source_time
+            status.since = source_time
 
     def get(self, path: str) -> SignalState | None:
         """The state of one signal, if any sample arrived for it."""

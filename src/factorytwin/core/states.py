@@ -19,6 +19,7 @@ import heapq
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ..columns import Batch, columns_of
 from ..events import Quality, Sample, StationState
 from ..model import AssetInfo, PlantIndex, Role
 
@@ -85,23 +86,34 @@ class StateTracker:
                 for signal in inf.inputs:
                     self._readers.setdefault(signal, []).append(station.path)
 
-    def apply(self, batch: list[Sample]) -> list[StateInterval]:
+    def apply(self, batch: Batch) -> list[StateInterval]:
         """Fold samples (in source-time order) in; return the intervals that closed."""
         closed: list[StateInterval] = []
-        for s in batch:
-            if self._expiry and self._expiry[0][0] <= s.source_time:
-                self._expire(s.source_time, closed)
-            station = self._explicit.get(s.signal)
-            if station is not None:
-                code = _state_code(s)
-                state = self._decode[s.signal](code) if code is not None else StationState.UNKNOWN
-                self._enter(station, state, s.source_time, closed)
-            readers = self._readers.get(s.signal)
-            if readers is not None:
-                self._note(s, readers)
-                for path in readers:
-                    self._enter(path, self._inferred(self._infer[path], s.source_time), s.source_time, closed)
+        cols = columns_of(batch)
+        explicit, readers, expiry = self._explicit, self._readers, self._expiry
+        if explicit.keys().isdisjoint(cols.signals) and readers.keys().isdisjoint(cols.signals):
+            if expiry and cols.source_times:  # what the samples' times expire, as one by one
+                self._expire(max(cols.source_times), closed)
+            return closed
+        for i, (signal, t) in enumerate(zip(cols.signals, cols.source_times, strict=True)):
+            if expiry and expiry[0][0] <= t:
+                self._expire(t, closed)
+            if signal in explicit or signal in readers:
+                self._sample(cols.sample(i), closed)
         return closed
+
+    def _sample(self, s: Sample, closed: list[StateInterval]) -> None:
+        """One sample of a state signal or of a signal an inferred state reads."""
+        station = self._explicit.get(s.signal)
+        if station is not None:
+            code = _state_code(s)
+            state = self._decode[s.signal](code) if code is not None else StationState.UNKNOWN
+            self._enter(station, state, s.source_time, closed)
+        readers = self._readers.get(s.signal)
+        if readers is not None:
+            self._note(s, readers)
+            for path in readers:
+                self._enter(path, self._inferred(self._infer[path], s.source_time), s.source_time, closed)
 
     def _expire(self, now: float, closed: list[StateInterval]) -> None:
         """Stations whose last count has grown old stop running exactly when it did."""

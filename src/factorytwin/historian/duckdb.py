@@ -7,6 +7,7 @@ history while the twin runs go through the twin's API (``/api/history``).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -15,11 +16,13 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
+from ..columns import Batch, SampleColumns, columns_of
 from ..core.alerts import Alert
 from ..core.states import StateInterval
 from ..errors import HistorianError
 from ..events import Quality, Sample
 from .events_sql import EVENT_SCHEMA, insert_intervals, max_alert_id, select_alerts, select_intervals, upsert_alerts
+from .series_sql import Bucket, export_reader, next_batch, select_buckets, select_series
 
 __all__ = ["DuckDBHistorian"]
 
@@ -50,7 +53,7 @@ class DuckDBHistorian:
         self.batch_size = batch_size
         self.flush_interval_s = flush_interval_s
         self.stored = 0
-        self._pending: list[Sample] = []
+        self._pending = SampleColumns()
         self._db: duckdb.DuckDBPyConnection | None = None
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="historian")
         self._lock = asyncio.Lock()
@@ -62,27 +65,28 @@ class DuckDBHistorian:
         except duckdb.Error as exc:
             raise HistorianError(f"cannot open historian {self.path}: {exc}") from exc
 
-    async def append(self, batch: list[Sample]) -> None:
-        """Queue samples; write once a full batch is waiting."""
-        self._pending.extend(batch)
+    async def append(self, batch: Batch) -> None:
+        """Queue samples (a list or columns); write once a full batch is waiting."""
+        self._pending.extend(columns_of(batch))
         if len(self._pending) >= self.batch_size:
             await self.flush()
 
     async def flush(self) -> None:
         """Write everything queued so far in one Arrow append."""
         async with self._lock:
-            if not self._pending or self._db is None:
+            if not len(self._pending) or self._db is None:
                 return
-            pending, self._pending = self._pending, []
+            pending, self._pending = self._pending, SampleColumns()
             # shielded: a cancelled caller must not lose the batch it took out of the queue
             await asyncio.shield(self._write(pending))
 
-    async def _write(self, pending: list[Sample]) -> None:
+    async def _write(self, pending: SampleColumns) -> None:
         assert self._db is not None
         try:
             await self._call(_insert, self._db, _to_arrow(pending))
         except duckdb.Error as exc:
-            self._pending[:0] = pending  # keep them for the next attempt
+            pending.extend(self._pending)  # keep them for the next attempt, in order
+            self._pending = pending
             raise HistorianError(f"cannot write to historian {self.path}: {exc}") from exc
         self.stored += len(pending)
 
@@ -99,6 +103,30 @@ class DuckDBHistorian:
             raise HistorianError("historian is not open")
         rows = await self._call(_select, self._db, signal, start, end, limit)
         return [Sample(signal, st, rt, v, Quality(q)) for st, rt, v, q in rows]
+
+    async def buckets(self, signal: str, start: float, end: float, width: float) -> list[Bucket]:
+        """Count, min, max, avg, first and last of one signal's usable values per bucket of ``width`` seconds."""
+        await self.flush()
+        return await self._call(select_buckets, self._open_db(), signal, start, end, width)  # type: ignore[no-any-return]
+
+    async def series(
+        self, signal: str, start: float, end: float, limit: int = 1_000_000
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Source times and usable values of one signal, oldest first (what charts reduce)."""
+        await self.flush()
+        return await self._call(select_series, self._open_db(), signal, start, end, limit)  # type: ignore[no-any-return]
+
+    async def export(
+        self, signals: list[str], start: float, end: float, batch_rows: int = 65_536
+    ) -> AsyncIterator[pa.RecordBatch]:
+        """Every stored sample of ``signals`` in the range as Arrow record batches, in source-time order."""
+        await self.flush()
+        cursor, reader = await self._call(export_reader, self._open_db(), signals, start, end, batch_rows)
+        try:
+            while (batch := await self._call(next_batch, reader)) is not None:
+                yield batch
+        finally:
+            await self._call(cursor.close)
 
     async def window(self, start: float, end: float) -> list[Sample]:
         """Every stored sample with start <= source_time < end, in source-time order (for replays)."""
@@ -167,17 +195,20 @@ def _connect(path: str, read_only: bool) -> duckdb.DuckDBPyConnection:
     return db
 
 
-def _to_arrow(samples: list[Sample]) -> pa.Table:
-    src = (np.fromiter((s.source_time for s in samples), np.float64, len(samples)) * 1e6).astype(np.int64)
-    rcv = (np.fromiter((s.receive_time for s in samples), np.float64, len(samples)) * 1e6).astype(np.int64)
-    values = [float(s.value) if isinstance(s.value, int | float) else None for s in samples]
+def _to_arrow(cols: SampleColumns) -> pa.Table:
+    src = (np.array(cols.source_times, np.float64) * 1e6).astype(np.int64)
+    rcv = (np.array(cols.receive_times, np.float64) * 1e6).astype(np.int64)
+    try:  # numbers and None, the usual case, in one call
+        values = pa.array(cols.values, pa.float64())
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # text, or integers beyond what a double holds exactly
+        values = pa.array([float(v) if isinstance(v, int | float) else None for v in cols.values], pa.float64())
     return pa.table(
         {
-            "signal": pa.array([s.signal for s in samples], pa.string()),
+            "signal": pa.array(cols.signals, pa.string()),
             "source_time": pa.array(src, _TS),
             "receive_time": pa.array(rcv, _TS),
-            "value": pa.array(values, pa.float64()),
-            "quality": pa.array([int(s.quality) for s in samples], pa.uint8()),
+            "value": values,
+            "quality": pa.array(cols.qualities, pa.uint8()),
         }
     )
 
