@@ -88,7 +88,8 @@ class Served:
         """Run ``fn`` on the server's loop (the twin is not thread-safe) and return its result."""
 
         async def run() -> Any:
-            return fn()
+            result = fn()
+            return await result if asyncio.iscoroutine(result) else result
 
         return asyncio.run_coroutine_threadsafe(run(), self.loop).result(10)
 
@@ -263,3 +264,17 @@ def test_screenshots_for_the_docs(open_as: Callable[[Role, str], Page]) -> None:
     expect(page.locator('[data-spc="fill_volume"] canvas')).to_be_attached()
     page.wait_for_timeout(4500)  # the trends refresh every 4 s
     page.screenshot(path=str(IMG / "station.png"), full_page=True)
+
+
+def test_a_lost_source_shows_on_the_overview(served: Served, open_as: Callable[[Role, str], Page]) -> None:
+    page = open_as(Role.VIEWER, "/")
+    expect(page.get_by_test_id("sources")).to_have_text("● live")
+    served.call(lambda: served.plant.stop_server("plant"))  # type: ignore[union-attr]
+    try:
+        expect(page.get_by_test_id("sources")).to_have_text("● plant disconnected", timeout=20_000)
+        stations = page.get_by_test_id("line").locator("[data-station]")
+        expect(stations.first).to_have_attribute("data-state", "unknown", timeout=10_000)  # never a stale "running"
+        expect(stations).to_have_count(5)
+    finally:
+        served.call(lambda: served.plant.start_server("plant"))  # type: ignore[union-attr]
+    expect(page.get_by_test_id("sources")).to_have_text("● live", timeout=30_000)

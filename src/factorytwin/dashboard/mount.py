@@ -39,7 +39,7 @@ def _guarded(
     session = Session.current(twin)
     if not session.signed_in:
         return RedirectResponse(f"/login?next={quote(path)}")
-    with frame(title, session):
+    with frame(title, session, twin):
         if session.may(role):
             build(session)
         else:

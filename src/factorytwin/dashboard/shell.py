@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from nicegui import ui
 
+from ..runtime import Twin
 from .session import Session
 
 __all__ = ["REFRESH_S", "frame", "station_href", "tile"]
@@ -23,7 +24,7 @@ def station_href(path: str) -> str:
 
 
 @contextmanager
-def frame(title: str, session: Session) -> Iterator[None]:
+def frame(title: str, session: Session, twin: Twin) -> Iterator[None]:
     """Header, navigation and a centred content column; the page body goes inside."""
     ui.page_title(f"{title} · factorytwin")
     ui.query("body").style("background-color: #f4f6f8")
@@ -33,8 +34,17 @@ def frame(title: str, session: Session) -> Iterator[None]:
         for label, href in _NAV:
             ui.link(label, href).classes("mx-2 text-slate-600 no-underline hover:text-slate-900")
         ui.space()
+        sources = ui.label().classes("text-sm mr-4").props('data-testid="sources"')
         clock = ui.label().classes("text-slate-500 text-sm mr-4 tabular-nums")
-        ui.timer(1.0, lambda: clock.set_text(datetime.now(UTC).astimezone().strftime("%H:%M:%S")))
+
+        def tick() -> None:
+            clock.set_text(datetime.now(UTC).astimezone().strftime("%H:%M:%S"))
+            down = [c.health.source for c in twin.connectors.values() if not c.health.connected]
+            sources.set_text(f"● {', '.join(down)} disconnected" if down else "● live")
+            sources.classes(replace="text-sm mr-4 " + ("text-red-700" if down else "text-green-700"))
+
+        tick()
+        ui.timer(1.0, tick)
         if session.signed_in:
             ui.label(f"{session.name} · {session.role_label}").classes("text-sm text-slate-600 mr-2").props(
                 'data-testid="whoami"'

@@ -17,7 +17,7 @@ from .drawing import STATE_COLOURS, percent, timeline_svg
 from .session import Session
 from .setpoints import setpoint_panel
 from .shell import REFRESH_S, tile
-from .view import kpi_window
+from .view import kpi_window, station_state
 
 __all__ = ["TREND_S", "station_page", "trended"]
 
@@ -74,10 +74,10 @@ def station_page(twin: Twin, station: AssetInfo, session: Session) -> None:
     alerts = alert_list(twin, lambda: [a for a in twin.analytics.alerts.active() if a.station == path], session)
 
     def refresh_live() -> None:
-        st = twin.state.stations[path]
-        state.set_text(st.state.value.replace("_", " "))
-        state.style(f"background-color: {STATE_COLOURS[st.state]}")
-        since.set_text(f"since {time.strftime('%H:%M:%S', time.localtime(st.since))}" if st.since else "")
+        now, started = station_state(twin, path)
+        state.set_text(now.value.replace("_", " "))
+        state.style(f"background-color: {STATE_COLOURS[now]}")
+        since.set_text(f"since {time.strftime('%H:%M:%S', time.localtime(started))}" if started else "")
         t0, t1 = kpi_window(twin)
         k = twin.analytics.station_kpis(path, t0, t1)
         for key, value in (("a", k.availability), ("p", k.effectiveness), ("q", k.quality_rate), ("oee", k.oee)):

@@ -16,7 +16,7 @@ from ..model import LineInfo, Role
 from ..model.schema import Buffer
 from ..runtime import Twin
 
-__all__ = ["BufferView", "LineView", "StationView", "kpi_window", "line_view", "shared_line_view"]
+__all__ = ["BufferView", "LineView", "StationView", "kpi_window", "line_view", "shared_line_view", "station_state"]
 
 WINDOW_S = 3600.0
 _cache: dict[tuple[int, str], tuple[float, LineView]] = {}
@@ -80,22 +80,22 @@ def kpi_window(twin: Twin) -> tuple[float, float]:
     return start, end
 
 
+def station_state(twin: Twin, station: str) -> tuple[StationState, float | None]:
+    """A station's state now and since when: explicit or inferred, ``unknown`` while its data is stale or bad."""
+    current = twin.analytics.states.current(station)
+    return (current.state, current.start) if current is not None else (StationState.UNKNOWN, None)
+
+
 def line_view(twin: Twin, line_path: str) -> LineView:
     """Everything the overview draws for one line."""
     info = twin.index.lines[line_path]
     t0, t1 = kpi_window(twin)
     a = twin.analytics
-    stations = [
-        StationView(
-            st.path,
-            st.asset.id,
-            st.asset.name or st.asset.id,
-            twin.state.stations[st.path].state,
-            twin.state.stations[st.path].since,
-            a.station_kpis(st.path, t0, t1),
-        )
-        for st in info.stations
-    ]
+    stations = []
+    for st in info.stations:
+        state, since = station_state(twin, st.path)
+        kpis = a.station_kpis(st.path, t0, t1)
+        stations.append(StationView(st.path, st.asset.id, st.asset.name or st.asset.id, state, since, kpis))
     result = a.bottlenecks(line_path, t0, t1)
     good, _ = a.production.counts(info.stations[-1].path, t0, t1)
     alerts = [al for al in a.alerts.active() if al.station is None or al.station.startswith(line_path)]
