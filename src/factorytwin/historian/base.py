@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Protocol
+
+import numpy as np
+import pyarrow as pa
 
 from ..columns import Batch
 from ..core.alerts import Alert
 from ..core.states import StateInterval
 from ..events import Sample
+from .series_sql import Bucket
 
 __all__ = ["Historian"]
 
@@ -29,6 +34,22 @@ class Historian(Protocol):
 
     async def query(self, signal: str, start: float, end: float, limit: int = 10_000) -> list[Sample]:
         """Stored samples of one signal with start <= source_time < end, oldest first."""
+        ...
+
+    async def buckets(self, signal: str, start: float, end: float, width: float) -> list[Bucket]:
+        """Aggregates of one signal's usable values per time bucket of ``width`` seconds from ``start``."""
+        ...
+
+    async def series(
+        self, signal: str, start: float, end: float, limit: int = 1_000_000
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Source times and usable values of one signal with start <= source_time < end, oldest first."""
+        ...
+
+    def export(
+        self, signals: list[str], start: float, end: float, batch_rows: int = 65_536
+    ) -> AsyncIterator[pa.RecordBatch]:
+        """Every stored sample of ``signals`` in the range as Arrow record batches (signal, times, value, quality)."""
         ...
 
     async def window(self, start: float, end: float) -> list[Sample]:

@@ -7,6 +7,7 @@ history while the twin runs go through the twin's API (``/api/history``).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from ..core.states import StateInterval
 from ..errors import HistorianError
 from ..events import Quality, Sample
 from .events_sql import EVENT_SCHEMA, insert_intervals, max_alert_id, select_alerts, select_intervals, upsert_alerts
+from .series_sql import Bucket, export_reader, next_batch, select_buckets, select_series
 
 __all__ = ["DuckDBHistorian"]
 
@@ -101,6 +103,30 @@ class DuckDBHistorian:
             raise HistorianError("historian is not open")
         rows = await self._call(_select, self._db, signal, start, end, limit)
         return [Sample(signal, st, rt, v, Quality(q)) for st, rt, v, q in rows]
+
+    async def buckets(self, signal: str, start: float, end: float, width: float) -> list[Bucket]:
+        """Count, min, max, avg, first and last of one signal's usable values per bucket of ``width`` seconds."""
+        await self.flush()
+        return await self._call(select_buckets, self._open_db(), signal, start, end, width)  # type: ignore[no-any-return]
+
+    async def series(
+        self, signal: str, start: float, end: float, limit: int = 1_000_000
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Source times and usable values of one signal, oldest first (what charts reduce)."""
+        await self.flush()
+        return await self._call(select_series, self._open_db(), signal, start, end, limit)  # type: ignore[no-any-return]
+
+    async def export(
+        self, signals: list[str], start: float, end: float, batch_rows: int = 65_536
+    ) -> AsyncIterator[pa.RecordBatch]:
+        """Every stored sample of ``signals`` in the range as Arrow record batches, in source-time order."""
+        await self.flush()
+        cursor, reader = await self._call(export_reader, self._open_db(), signals, start, end, batch_rows)
+        try:
+            while (batch := await self._call(next_batch, reader)) is not None:
+                yield batch
+        finally:
+            await self._call(cursor.close)
 
     async def window(self, start: float, end: float) -> list[Sample]:
         """Every stored sample with start <= source_time < end, in source-time order (for replays)."""
