@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -58,9 +59,10 @@ def calibration_router(twin: Twin) -> APIRouter:
             raise HTTPException(422, "start must be before end, at most 31 days apart")
         history = await read_history(twin.historian, twin.index, info.path, t0, t1)
         try:
-            return calibrate(history, replications=replications).as_dict()
+            result = await asyncio.to_thread(calibrate, history, replications=replications)
         except SimulationError as exc:
             raise HTTPException(422, str(exc)) from None
+        return result.as_dict()
 
     @router.get("/forecast")
     async def shift_forecast(
@@ -94,7 +96,10 @@ def calibration_router(twin: Twin) -> APIRouter:
         made, _ = analytics.production.counts(info.stations[-1].path, since, now)
         target = info.line.target_rate * period.planned_seconds / 3600 if info.line.target_rate else None
         try:
-            result = forecast(info.line, warm, left, replications, seed, made=made, target=target)
+            # a worker thread: the event loop (and a virtual plant on it) keeps going while it runs
+            result = await asyncio.to_thread(
+                forecast, info.line, warm, left, replications, seed, made=made, target=target
+            )
         except SimulationError as exc:
             raise HTTPException(422, str(exc)) from None
         return {
