@@ -19,6 +19,7 @@ from .metrics import metrics_router
 from .schemas import AssetOut, AssetState, HistoryOut, LineOut, PointOut, SignalValue, StateOut, to_iso
 from .stream import stream_router
 from .tokens import tokens_router
+from .whatif import whatif_router
 
 __all__ = ["create_app"]
 
@@ -115,6 +116,7 @@ def create_app(twin: Twin) -> FastAPI:
     app.include_router(analytics_router(twin))
     app.include_router(maintenance_router(twin))
     app.include_router(calibration_router(twin))
+    app.include_router(whatif_router(twin))
     app.include_router(control_router(twin))
     app.include_router(tokens_router(twin))
     app.add_middleware(TokenGate, store=twin.security.tokens)  # every /api path but /api/health needs a token

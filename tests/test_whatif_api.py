@@ -1,0 +1,151 @@
+"""Simulation jobs over the HTTP API of a running twin: what-if, commissioning, ranking, buffers."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from functools import partial
+from typing import Any
+
+import httpx
+import pytest
+
+from factorytwin.api import create_app
+from factorytwin.model import PlantIndex
+from factorytwin.runtime import Twin
+from factorytwin.sim import Change, LineModel, Scenario, compare, run
+from factorytwin.sim.trials import RunSettings
+from factorytwin.whatif import JobRunner, JobsFull, shared_runner, whatif_task
+
+from .conftest import LINE, bearer
+
+SHORT = {"hours": 0.5, "warmup_hours": 0.1, "replications": 3, "seed": 4}
+
+
+@pytest.fixture
+async def api(twin: Twin) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=create_app(twin))
+    async with httpx.AsyncClient(transport=transport, base_url="http://twin", timeout=30) as client:
+        yield client
+
+
+async def finished(job: dict[str, Any]) -> None:
+    """Wait for a job started through the API (same process: the shared runner) to finish."""
+    done = await shared_runner().wait(job["id"], timeout=240)
+    assert done.status == "done", done.error
+
+
+async def test_whatif_job_runs_off_the_event_loop_and_matches_the_same_run_in_process(
+    api: httpx.AsyncClient, tokens: dict[str, str], twin: Twin
+) -> None:
+    engineer = bearer(tokens["engineer"])
+    body = {"changes": ["filler.speed=1.2"], "line": LINE, **SHORT}
+    started = await api.post("/api/whatif", json=body, headers=engineer)
+    assert started.status_code == 202, started.text
+    job = started.json()
+    assert job["status"] in ("queued", "running")
+    assert job["progress"]["unit"] == "replications"
+
+    gaps: list[float] = []
+
+    async def ticker() -> None:  # how late the event loop wakes while the job runs
+        while True:
+            t = time.perf_counter()
+            await asyncio.sleep(0.01)
+            gaps.append(time.perf_counter() - t)
+
+    tick = asyncio.create_task(ticker())
+    await finished(job)
+    tick.cancel()
+    assert len(gaps) > 20
+    assert max(gaps) < 1.0  # the simulation ran in another process: the twin's loop never stalled
+
+    doc = (await api.get(f"/api/whatif/{job['id']}", headers=bearer(tokens["viewer"]))).json()
+    assert doc["status"] == "done"
+    assert doc["progress"] == {"done": 6, "total": 6, "unit": "replications", "fraction": 1.0}
+    result = doc["result"]
+    assert result["changes"] == ["filler.speed=1.2"]
+    model = LineModel.of(twin.index.lines[LINE])
+    base = run(model, 1800, 3, 4, warmup=360)
+    other = run(Scenario("s", (Change.parse("filler.speed=1.2"),)).apply(model), 1800, 3, 4, warmup=360)
+    expected = compare(base, other)
+    assert result["difference"]["throughput_per_h"]["mean"] == pytest.approx(expected.throughput.mean, rel=1e-12)
+    assert result["bottleneck_moved"] == expected.bottleneck_moved
+    assert result["baseline"]["bottleneck"] == "filler"
+
+    listed = (await api.get("/api/whatif", headers=engineer)).json()
+    assert job["id"] in [j["id"] for j in listed]
+    assert all("result" not in j for j in listed)
+
+
+async def test_commission_improve_and_buffers_run_as_jobs_and_bad_requests_get_clear_reasons(
+    api: httpx.AsyncClient, tokens: dict[str, str]
+) -> None:
+    engineer = bearer(tokens["engineer"])
+    requests = {
+        "/api/commission": {"target": 600},
+        "/api/improve": {"improvements": ["speed=1.2"]},
+        "/api/buffers": {"budget": 40, "step": 10},
+    }
+    jobs = {}
+    for path, body in requests.items():
+        response = await api.post(path, json={**SHORT, **body}, headers=engineer)
+        assert response.status_code == 202, response.text
+        jobs[path] = response.json()
+
+    async def post(path: str, body: dict[str, Any], who: dict[str, str] = engineer) -> httpx.Response:
+        return await api.post(path, json={**SHORT, **body}, headers=who)
+
+    bad = await post("/api/whatif", {"changes": ["filler.speed"]})
+    assert bad.status_code == 422
+    assert "expected target.param=number" in bad.json()["detail"]
+    unknown = await post("/api/whatif", {"changes": ["welder.speed=2"]})
+    assert unknown.status_code == 422
+    assert "welder" in unknown.json()["detail"]
+    invalid = await post("/api/whatif", {"changes": ["b1.capacity=-3"]})
+    assert invalid.status_code == 422
+    assert (
+        await post("/api/whatif", {"changes": ["filler.speed=2"], "hours": 100, "replications": 100})
+    ).status_code == 422
+    assert (await post("/api/whatif", {"changes": ["filler.speed=2"], "replications": 1})).status_code == 422
+    assert (await post("/api/whatif", {"changes": ["filler.speed=2"], "line": "x/y"})).status_code == 404
+    assert (await post("/api/improve", {"improvements": ["wings=2"]})).status_code == 422
+    assert (await post("/api/buffers", {"budget": -1})).status_code == 422
+    viewer = await post("/api/whatif", {"changes": ["filler.speed=2"]}, bearer(tokens["viewer"]))
+    assert viewer.status_code == 403  # starting simulations needs the engineer role
+    assert (await api.get("/api/whatif/whatif-0-nope", headers=engineer)).status_code == 404
+
+    for job in jobs.values():
+        await finished(job)
+    docs = {path: (await api.get(f"/api/jobs/{job['id']}", headers=engineer)).json() for path, job in jobs.items()}
+    assert docs["/api/commission"]["result"]["verdict"] == "meets"
+    assert docs["/api/commission"]["result"]["limiting"] == "filler"
+    assert docs["/api/improve"]["result"]["gains"][0]["change"] == "filler.speed=1.2"
+    assert docs["/api/buffers"]["result"]["best"]["total"] == 40
+    assert all(d["progress"]["done"] == d["progress"]["total"] > 0 for d in docs.values())
+    kinds = {j["kind"] for j in (await api.get("/api/jobs", headers=engineer)).json()}
+    assert {"commission", "improve", "buffers"} <= kinds
+    finished_job = jobs["/api/buffers"]["id"]
+    assert (await api.delete(f"/api/jobs/{finished_job}", headers=engineer)).status_code == 409  # only queued ones
+
+
+async def test_the_runner_bounds_its_jobs_and_cancels_queued_ones(index: PlantIndex) -> None:
+    model = LineModel.of(index.lines[LINE])
+    scenario = Scenario("s", (Change.parse("filler.speed=1.1"),))
+    task = partial(whatif_task, model, scenario, RunSettings(1800, 2, 0, 300))
+    runner = JobRunner(workers=1, max_pending=2)
+    try:
+        first = runner.submit("whatif", task, {}, "replications")
+        second = runner.submit("whatif", task, {}, "replications")
+        with pytest.raises(JobsFull, match="try again"):
+            runner.submit("whatif", task, {}, "replications")
+        assert runner.cancel(second.id)
+        assert second.status == "cancelled"
+        done = await runner.wait(first.id, timeout=240)
+        assert done.status == "done", done.error
+        assert done.result is not None
+        assert done.result["scenario"]["throughput_per_h"]["mean"] > done.result["baseline"]["throughput_per_h"]["mean"]
+        assert [j.id for j in runner.jobs()] == [second.id, first.id]
+    finally:
+        runner.close()
