@@ -26,7 +26,17 @@ from .errors import FactoryTwinError
 from .runtime import data_dir
 from .security import Role, Security
 
-__all__ = ["AuthDb", "TlsCert", "TlsKey", "TokenDb", "default_auth_db", "print_demo_tokens", "register", "tls_options"]
+__all__ = [
+    "AuthDb",
+    "TlsCert",
+    "TlsKey",
+    "TokenDb",
+    "default_auth_db",
+    "open_security",
+    "print_demo_tokens",
+    "register",
+    "tls_options",
+]
 
 Fail = Callable[[str], NoReturn]
 out = Console()
@@ -59,6 +69,18 @@ def tls_options(cert: Path | None, key: Path | None, fail: Fail) -> tuple[str, s
         if not path.is_file():
             fail(f"{path}: no such file")
     return str(cert), str(key)
+
+
+def open_security(path: Path | None, console: Console) -> Security:
+    """The security database of ``factorytwin run``; says how to make the first token when it has none."""
+    security = Security(path or default_auth_db())
+    if not security.tokens.list():
+        console.print(
+            f"no API tokens in {security.path} yet: every /api request will get 401; "
+            "create one with: factorytwin token create --role admin",
+            highlight=False,
+        )
+    return security
 
 
 def print_demo_tokens(security: Security, console: Console) -> None:

@@ -19,7 +19,7 @@ from rich.markup import escape
 from rich.tree import Tree
 
 from .api import create_app
-from .auth_cli import AuthDb, TlsCert, TlsKey, default_auth_db, print_demo_tokens, register, tls_options
+from .auth_cli import AuthDb, TlsCert, TlsKey, open_security, print_demo_tokens, register, tls_options
 from .broker import EmbeddedBroker
 from .calib_cli import register as register_calibration
 from .maint_cli import register as register_maintenance
@@ -169,7 +169,7 @@ def _run_command(
     model, tls = _load(file), tls_options(tls_cert, tls_key, _fail)
 
     async def main() -> None:
-        security = Security(auth_db or default_auth_db())
+        security = open_security(auth_db, out)
         async with Twin(model, historian=DuckDBHistorian(db), security=security) as twin:
             await _serve(twin, host, port, duration, tls)
 
