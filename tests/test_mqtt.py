@@ -114,6 +114,23 @@ async def test_json_number_and_array_payloads_reach_live_state_and_history(mosqu
         rows = await twin.historian.query(f"{ST}/a", 0, time.time() + 60)
         assert [r.value for r in rows] == [0, 1, 2, 3, 4]
         assert twin.connectors["uns"].health.errors == 0
+        connector = twin.connectors["uns"]
+        assert isinstance(connector, MqttConnector)
+        assert connector.column_sink == twin.ingest  # nothing in between: batches travel as columns
+
+
+async def test_a_spooled_source_takes_the_sample_road_and_loses_nothing(mosquitto: Mosquitto, tmp_path: Any) -> None:
+    async with Twin(sensor_model(mosquitto.url, spool={"path": str(tmp_path)})) as twin:
+        assert await until(connected(twin), 10)
+        connector = twin.connectors["uns"]
+        assert isinstance(connector, MqttConnector)
+        assert connector.column_sink is None  # store-and-forward in between: batches become samples
+        pub = Publisher(mosquitto)
+        pub.send("plant/st/batch", json.dumps([{"id": "ab"[i % 2], "v": i, "t": 1714564800.0 + i} for i in range(200)]))
+        assert await twin.wait_for(lambda: (twin.state.get(f"{ST}/b") or Sample("", 0, 0, None)).value == 199, 10)
+        pub.close()
+        rows = await twin.historian.query(f"{ST}/a", 0, time.time() + 60)
+        assert [r.value for r in rows] == list(range(0, 200, 2))
 
 
 async def test_malformed_payloads_are_counted_kept_aside_and_survived(mosquitto: Mosquitto) -> None:
@@ -301,7 +318,52 @@ def test_decoding_never_raises(payload: bytes) -> None:
     )
     out = SampleColumns()
     errors = decoder.decode(payload, 1.0, out)
+    columns = (out.signals, out.source_times, out.receive_times, out.values, out.qualities)
+    assert len({len(c) for c in columns}) == 1  # the columns stay aligned whatever the payload
     for sample in out:
         assert sample.value is None or (isinstance(sample.value, int | float) and math.isfinite(sample.value))
         assert (sample.value is None) == (sample.quality is Quality.BAD)
     assert len(errors) <= len(out) + 1
+
+
+def test_arrays_decode_into_columns_and_bad_elements_keep_their_place() -> None:
+    decoder = TopicDecoder(
+        "t", [(f"s/{k}", MqttBinding(topic="t", value="v", timestamp="t", match={"id": k})) for k in "abc"]
+    )
+    good = [{"id": "abc"[i % 3], "v": i, "t": 1714564800.0 + i} for i in range(300)]
+    out = SampleColumns()
+    assert decoder.decode(json.dumps(good).encode(), 5.0, out) == []  # all good: the whole array in one piece
+    assert out.signals == [f"s/{'abc'[i % 3]}" for i in range(300)]
+    assert out.values == list(range(300))
+    assert out.source_times == [1714564800.0 + i for i in range(300)]
+    assert out.receive_times == [5.0] * 300
+    assert out.qualities == [Quality.GOOD] * 300
+
+    mixed = [
+        *good[:2],
+        {"id": "a", "v": "hot", "t": 1.0},  # wrong type: BAD, counted
+        {"id": "b", "t": 2.0},  # no value: BAD, counted
+        {"id": "zzz", "v": 1, "t": 1.0},  # bound to no signal: skipped
+        7,  # not an object: skipped
+        {"id": ["x"], "v": 1, "t": 1.0},  # an unhashable id matches nothing
+        {"id": "c", "v": True, "t": 1714564800000},  # bool as 1, epoch milliseconds
+        {"id": "a", "v": 2.5, "t": "2024-05-01T12:00:00Z"},  # ISO 8601 time
+        good[2],
+    ]
+    out = SampleColumns()
+    errors = decoder.decode(json.dumps(mixed).encode(), 5.0, out)
+    assert list(out) == [
+        Sample("s/a", 1714564800.0, 5.0, 0, Quality.GOOD),
+        Sample("s/b", 1714564801.0, 5.0, 1, Quality.GOOD),
+        Sample("s/a", 1.0, 5.0, None, Quality.BAD),
+        Sample("s/b", 2.0, 5.0, None, Quality.BAD),
+        Sample("s/c", 1714564800.0, 5.0, 1, Quality.GOOD),
+        Sample("s/a", 1714564800.0, 5.0, 2.5, Quality.GOOD),
+        Sample("s/c", 1714564802.0, 5.0, 2, Quality.GOOD),
+    ]
+    assert errors == ["s/a: 'v' is str, not a number", "s/b: no 'v' in the payload"]
+
+    out = SampleColumns()  # NaN is not JSON to a strict parser: the lenient one reads the rest of the array
+    errors = decoder.decode(b'[{"id":"a","v":NaN,"t":1.5},{"id":"b","v":1,"t":2.5}]', 5.0, out)
+    assert list(out) == [Sample("s/a", 1.5, 5.0, None, Quality.BAD), Sample("s/b", 2.5, 5.0, 1, Quality.GOOD)]
+    assert errors == ["s/a: 'v' is not finite"]

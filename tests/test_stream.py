@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from factorytwin.bus import Bus
 from factorytwin.cli import example_path
+from factorytwin.columns import SampleColumns
 from factorytwin.core import Intake, LiveState
 from factorytwin.events import Quality, Sample, StationState
 from factorytwin.model import PlantIndex, load_model
@@ -69,8 +70,13 @@ def test_intake_counts_and_flags_bad_input_without_losing_good_samples(index: Pl
 
 
 @functools.cache
+def _example_index() -> PlantIndex:
+    return PlantIndex(load_model(example_path()))
+
+
+@functools.cache
 def _example_intake() -> Intake:
-    return Intake(PlantIndex(load_model(example_path())))
+    return Intake(_example_index())
 
 
 @settings(deadline=None)
@@ -96,6 +102,34 @@ def test_intake_never_raises_and_accounts_for_every_sample(pairs: list[tuple[str
             assert math.isfinite(sample.value)
         else:
             assert sample.value is None
+
+
+@settings(deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from([TEMP, COUNT, STATE, "junk/signal"]),
+            st.one_of(st.none(), st.floats(allow_nan=True), st.integers(), st.text(), st.booleans()),
+            st.floats(0, 10),
+            st.sampled_from(list(Quality)),
+        )
+    )
+)
+def test_columns_are_admitted_and_applied_exactly_like_samples(rows: list[tuple[str, object, float, Quality]]) -> None:
+    index = _example_index()
+    batch = [s(sig, v, t, q) for sig, v, t, q in rows]
+    as_list, as_columns = Intake(index), Intake(index)
+    out_list = as_list.admit(batch)
+    out_columns = as_columns.admit(SampleColumns.of(batch))
+    assert isinstance(out_columns, SampleColumns)
+    assert [(x, type(x.value)) for x in out_columns] == [(x, type(x.value)) for x in out_list]
+    assert as_columns.stats() == as_list.stats()
+    assert list(as_columns.dead_letters) == list(as_list.dead_letters)
+    state_list, state_columns = LiveState(index), LiveState(index)
+    state_list.apply(list(out_list))
+    state_columns.apply(out_columns)
+    assert state_columns.signals == state_list.signals
+    assert state_columns.stations == state_list.stations
 
 
 def test_live_state_keeps_latest_by_source_time_and_stale_keeps_the_value(index: PlantIndex) -> None:

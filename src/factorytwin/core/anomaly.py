@@ -203,7 +203,7 @@ class AnomalyProcessor:
         if ewma is None:
             return
         sig.value = x
-        change = ewma.update(x, learn=sig.inside)
+        change = ewma.update(x, sig.inside)
         if change is not None:
             self._ewma_finding(out, sig, st, ewma, t, x, change)
         if sig.member is not None and group is not None:
