@@ -431,3 +431,23 @@ async def test_a_device_refusal_and_a_lost_source_fail_clearly_and_are_audited(
     assert [(e.who, e.new, e.result) for e in entries] == [("olga", 110, "failed"), ("olga", 150, "failed")]
     assert entries[1].detail is not None
     assert entries[1].detail.startswith("device: the source refused the write")
+
+
+def test_run_says_how_to_make_the_first_token_and_checks_its_tls_options(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FACTORYTWIN_DATA", str(tmp_path))
+    runner = CliRunner()
+    plant = str(example_path())
+    half = runner.invoke(app, ["run", plant, "--tls-cert", str(tmp_path / "cert.pem")])
+    assert half.exit_code == 2
+    assert "--tls-cert and --tls-key go together" in half.output
+    missing = runner.invoke(app, ["run", plant, "--tls-cert", "nope.pem", "--tls-key", "nope.key"])
+    assert missing.exit_code == 2
+    assert "nope.pem: no such file" in missing.output
+    args = ["run", plant, "--db", ":memory:", "--port", str(free_port()), "--duration", "0.5"]
+    ran = runner.invoke(app, args)
+    assert ran.exit_code == 0, ran.output
+    assert "no API tokens in" in ran.output
+    assert "create one with: factorytwin token create --role admin" in " ".join(ran.output.split())
+    assert (tmp_path / "security.sqlite").exists()
