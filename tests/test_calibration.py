@@ -17,17 +17,30 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import simpy
 from typer.testing import CliRunner
 
-from factorytwin.calibrate import Calibration, LineHistory, calibrate, fit, read_history
+from factorytwin.calibrate import (
+    Calibration,
+    LineHistory,
+    StationHistory,
+    calibrate,
+    calibrate_station,
+    fit,
+    read_history,
+)
 from factorytwin.calibrate.yaml_out import calibrated_yaml
 from factorytwin.cli import app
+from factorytwin.core.states import StateInterval
+from factorytwin.events import StationState
 from factorytwin.historian import DuckDBHistorian
 from factorytwin.loopback import free_port
 from factorytwin.model import load_model, parse_model
+from factorytwin.model.schema import Buffer, Distribution, Line, Station, StationSim
 from factorytwin.plant import VirtualPlant
 from factorytwin.plant.engine import PlantEngine
 from factorytwin.runtime import Twin
+from factorytwin.sim import LineSim
 
 ROOT = Path(__file__).resolve().parent
 MODEL = ROOT / "data" / "calibration_line.yaml"
@@ -189,3 +202,45 @@ def test_the_cli_calibrates_from_the_historian_file(recorded: Recorded, tmp_path
     missing = CliRunner().invoke(app, ["calibrate", str(MODEL), *window[2:], "--db", str(tmp_path / "none.duckdb")])
     assert missing.exit_code == 2
     assert "no historian file" in missing.output
+
+
+def logged_history(line: Line, sid: str, until: float) -> StationHistory:
+    """A station's history straight from the SimPy engine's event log (no plant, no historian)."""
+    env = simpy.Environment()
+    sim = LineSim(env, line, seed=3, record=True)
+    env.run(until=until)
+    assert sim.log is not None
+    states = {e.value for e in StationState}
+    entries = [(t, StationState(e)) for t, s, e in sim.log if s == sid and e in states]
+    intervals = [
+        StateInterval(sid, state, t, nxt)
+        for (t, state), (nxt, _) in zip(entries, [*entries[1:], (until, StationState.UNKNOWN)], strict=True)
+    ]
+    run = next(r for r in sim.stations if r.station.id == sid)
+    return StationHistory(sid, intervals, [], run.good, run.scrap)
+
+
+def test_time_dependent_failures_are_at_risk_whenever_the_station_is_not_down() -> None:
+    """b (1 s) behind a (2 s) is starved half of the time but fails in elapsed time."""
+    a = Station(id="a", sim=StationSim(processing_time=Distribution(mean=2.0)))
+    b_sim = {"processing_time": Distribution(mean=1.0), "mtbf": 50.0, "mttr": 5.0, "failure_mode": "time"}
+    b = Station(id="b", sim=StationSim.model_validate(b_sim))
+    line = Line(id="l", stations=[a, b], buffers=[Buffer(id="ab", upstream="a", downstream="b", capacity=5)])
+    until = 30_000.0
+    history = logged_history(line, "b", until)
+    timed = calibrate_station(b, history, 0.0, until, 0.99)
+    assert timed.failures > 400
+    assert timed.mtbf is not None
+    assert timed.mtbf.low <= 50.0 <= timed.mtbf.high
+    assert timed.mttr is not None
+    assert timed.mttr.value == pytest.approx(5.0, rel=0.1)
+    assert timed.sim.failure_mode == "time"
+    assert timed.processing_source == "counters"
+    assert timed.processing is not None
+    assert timed.processing.dist.mean == pytest.approx(1.0, rel=0.02)
+    # Read as operation-dependent, the same history gives an MTBF near half the true one (b runs half the time).
+    as_operation = b.model_copy(update={"sim": b.sim.model_copy(update={"failure_mode": "operation"})})
+    wrong = calibrate_station(as_operation, history, 0.0, until, 0.99)
+    assert wrong.mtbf is not None
+    assert wrong.mtbf.high < 0.7 * 50.0
+    assert timed.as_dict()["mttr"]["low"] is not None

@@ -19,7 +19,7 @@ from scipy import stats  # type: ignore[import-untyped]
 
 from ..model.schema import Distribution
 
-__all__ = ["Fit", "fit"]
+__all__ = ["Fit", "finite", "fit"]
 
 _STEADY_CV = 0.005  # below this coefficient of variation a duration is deterministic
 _EMPIRICAL_MIN = 50
@@ -54,9 +54,14 @@ class Fit:
             "observed_mean": self.mean,
             "observed_cv": self.cv,
             "ks": self.ks,
-            "p_value": self.p_value,
+            "p_value": finite(self.p_value),
             "aic": self.aic,
         }
+
+
+def finite(x: float | None) -> float | None:
+    """``x``, or None when it is missing or not finite (JSON has no NaN)."""
+    return x if x is not None and math.isfinite(x) else None
 
 
 def fit(values: list[float] | np.ndarray) -> Fit | None:

@@ -18,6 +18,7 @@ from ..model.schema import Line
 from ..sim.errors import SimulationError
 from ..sim.forecast import forecast
 from ..sim.results import Estimate
+from .fit import finite
 from .history import LineHistory
 from .station import StationFit, calibrate_station
 
@@ -48,9 +49,9 @@ class Validation:
         s = self.simulated
         return {
             "observed_throughput": self.observed,
-            "simulated_throughput": {"mean": s.mean, "low": s.low, "high": s.high},
+            "simulated_throughput": {"mean": s.mean, "low": finite(s.low), "high": finite(s.high)},
             "single_run_95": list(self.single_run),
-            "relative_difference": self.relative_difference,
+            "relative_difference": finite(self.relative_difference),
             "plausible": self.plausible,
             "replications": self.replications,
         }

@@ -25,7 +25,7 @@ from ..core.states import StateInterval
 from ..events import StationState
 from ..model.schema import Distribution, Station, StationSim
 from ..sim.results import Estimate
-from .fit import Fit, fit
+from .fit import Fit, finite, fit
 from .history import StationHistory
 
 __all__ = ["Interval", "StationFit", "calibrate_station"]
@@ -42,9 +42,9 @@ class Interval:
     low: float
     high: float
 
-    def as_dict(self) -> dict[str, float]:
-        """Plain data for JSON."""
-        return {"value": self.value, "low": self.low, "high": self.high}
+    def as_dict(self) -> dict[str, float | None]:
+        """Plain data for JSON (None for a bound that one observation cannot give)."""
+        return {"value": finite(self.value), "low": finite(self.low), "high": finite(self.high)}
 
 
 @dataclass(frozen=True, slots=True)
