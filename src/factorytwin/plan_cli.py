@@ -110,6 +110,9 @@ def register(app: typer.Typer, load: Callable[[Path], PlantModel], fail: Fail) -
     def _commission(
         file: FileArg,
         target: Annotated[float | None, typer.Option(help="Target good parts per hour (default: target_rate)")] = None,
+        max_machines: Annotated[
+            int, typer.Option(min=0, help="Machines to try adding at the limiting station (0: skip; SimPy is slower)")
+        ] = 3,
         hours: SimHours = 8.0,
         replications: Replications = 10,
         seed: Seed = 0,
@@ -119,7 +122,8 @@ def register(app: typer.Typer, load: Callable[[Path], PlantModel], fail: Fail) -
     ) -> None:
         """Check a line design against its target rate: verdict, limiting station, smallest fix."""
         settings = _settings(hours, replications, seed, warmup_hours, fail)
-        result = answer(file, line, "commissioning", as_json, lambda m, p: commission(m, target, settings, p))
+        work = lambda m, p: commission(m, target, settings, p, max_machines=max_machines)  # noqa: E731
+        result = answer(file, line, "commissioning", as_json, work)
         _show(as_json, commission_json, commission_table, result)
 
     @app.command("buffers")

@@ -53,6 +53,7 @@ class CommissionIn(RunIn):
     """A line design against a target rate (default: the line's ``target_rate``)."""
 
     target: float | None = Field(None, gt=0, description="Good parts per hour")
+    max_machines: int = Field(3, ge=0, le=10, description="Machines to try adding at the limiting station (0: skip)")
 
 
 class ImproveIn(RunIn):
@@ -115,7 +116,7 @@ def whatif_router(twin: Twin, runner: JobRunner | None = None) -> APIRouter:
         model, settings = prepared(body)
         if body.target is None and model.line.target_rate is None:
             raise HTTPException(422, f"line '{model.line.id}' has no target_rate: give a target")
-        return start("commission", body, partial(commission_task, model, body.target, settings))
+        return start("commission", body, partial(commission_task, model, body.target, body.max_machines, settings))
 
     @router.post("/improve", status_code=202, dependencies=[Engineer])
     async def improve(body: ImproveIn) -> dict[str, Any]:

@@ -9,7 +9,8 @@ searched, each until the changed line meets the target at the same confidence le
 * ``speed``: the smallest speed-up of the limiting station (bisection to 1 %, on common random
   numbers). When no speed-up up to ``max_speedup`` is enough because another station takes over,
   that station is sped up as well, and so on: the remedy is then a plan of several speed-ups;
-* ``machines``: the fewest parallel machines at the limiting station (on the SimPy engine).
+* ``machines``: the fewest parallel machines at the limiting station, up to ``max_machines`` more
+  (0 skips it). Parallel machines run on the SimPy engine, so this search takes most of the time.
 """
 
 from __future__ import annotations
@@ -108,7 +109,9 @@ def commission(
     remedies: tuple[Remedy, ...] = ()
     if not _meets(base.throughput, goal):
         search = _Search(trials, goal, max_speedup)
-        remedies = (search.speed_plan(base), search.machines(base, max_machines))
+        remedies = (search.speed_plan(base),)
+        if max_machines > 0:
+            remedies += (search.machines(base, max_machines),)
     return Commissioning(
         target=goal,
         results=base,

@@ -44,10 +44,10 @@ def whatif_task(model: LineModel, scenario: Scenario, settings: RunSettings, pro
 
 
 def commission_task(
-    model: LineModel, target: float | None, settings: RunSettings, progress: Progress
+    model: LineModel, target: float | None, max_machines: int, settings: RunSettings, progress: Progress
 ) -> dict[str, Any]:
     """Virtual commissioning against ``target`` (default the line's target rate)."""
-    return commission_json(commission(model, target, settings, progress))
+    return commission_json(commission(model, target, settings, progress, max_machines=max_machines))
 
 
 def ranking_task(
