@@ -100,8 +100,8 @@ class Control:
         if dry_run:
             entry = self._record(who, info.path, old, number, "dry_run", None)
             return SetpointResult(info.path, number, old, "dry_run", None, tried, entry)
-        await self._write(info, number)
         started = self.clock.now().timestamp()
+        await self._write(info, number)
         if not await self.wait_for(lambda: _matches(self.current(info.path), number), self.confirm_timeout_s):
             seen = self.current(info.path)
             raise SetpointRefused(
