@@ -23,6 +23,7 @@ from factorytwin.api import create_app
 from factorytwin.cli import example_path
 from factorytwin.dashboard import mount_dashboard
 from factorytwin.loopback import free_port
+from factorytwin.maintenance import MonitorSettings
 from factorytwin.model import load_model
 from factorytwin.plant import VirtualPlant
 from factorytwin.runtime import Twin
@@ -62,10 +63,10 @@ class Served:
         try:
             model = load_model(example_path())
             endpoints = {"plant": f"opc.tcp://127.0.0.1:{free_port()}/factorytwin"}
-            async with (
-                VirtualPlant(model, speed=SPEED, endpoints=endpoints) as plant,
-                Twin(model, endpoints=endpoints) as twin,
-            ):
+            twin = Twin(model, endpoints=endpoints)
+            # health windows of 5 s instead of 15 min, so the station page has an assessment within the test
+            twin.maintenance.settings = MonitorSettings(window_s=5.0, min_samples=3)
+            async with VirtualPlant(model, speed=SPEED, endpoints=endpoints) as plant, twin:
                 self.plant, self.twin = plant, twin
                 for role in (Role.VIEWER, Role.OPERATOR, Role.ENGINEER):
                     _, self.tokens[role] = twin.security.tokens.create(role, f"test {role.label}")
@@ -180,6 +181,10 @@ def test_station_page_shows_trends_timeline_oee_and_spc(open_as: Callable[[Role,
     expect(page.get_by_test_id("timeline").locator("rect[data-state]").first).to_be_attached()
     expect(page.locator('[data-signal="fill_volume"] canvas')).to_be_attached()
     expect(page.locator('[data-spc="fill_volume"] canvas')).to_be_attached()
+    expect(page.get_by_test_id("health-index")).to_have_text(re.compile(r"^\d+ %$"), timeout=20_000)
+    driver = re.compile(r"driven by [A-Z][\w ]+ [-\d.e]+ \S+ \(new [-\d.e]+\)")  # a named signal, now and new
+    expect(page.get_by_test_id("health")).to_contain_text(driver)
+    expect(page.get_by_test_id("rul")).to_contain_text("remaining useful life")
     expect(page.get_by_test_id("setpoints")).to_have_count(0)  # a viewer sees no setpoint controls
     page.goto(page.url.replace("/filler", "/nowhere"))
     expect(page.get_by_text(f"There is no station '{LINE}/nowhere' in the plant model.")).to_be_visible()

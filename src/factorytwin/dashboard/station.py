@@ -14,6 +14,7 @@ from ..runtime import Twin
 from .alerts import alert_list
 from .charts import downsample, spc_options, trend_options
 from .drawing import STATE_COLOURS, percent, timeline_svg
+from .health import health_panel
 from .session import Session
 from .setpoints import setpoint_panel
 from .shell import REFRESH_S, tile
@@ -50,6 +51,7 @@ def station_page(twin: Twin, station: AssetInfo, session: Session) -> None:
         ui.label("State timeline").classes("text-base font-medium text-slate-700")
         timeline = ui.html("", sanitize=False).classes("w-full").props('data-testid="timeline"')
         elements = ui.label().classes("text-sm text-slate-500")
+    health_panel(twin, station)
     setpoint_panel(twin, station, session)
     signals = trended(station)
     ui.label("Signals · last 10 minutes").classes("text-base font-medium text-slate-700 mt-2")
