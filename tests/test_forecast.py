@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import numpy as np
 import pytest
+import uvicorn
+from typer.testing import CliRunner
 
 from factorytwin.api import create_app
+from factorytwin.cli import app as cli
 from factorytwin.events import StationState
+from factorytwin.loopback import free_port
 from factorytwin.model.schema import Buffer, Distribution, Line, Station, StationSim
 from factorytwin.runtime import Twin
 from factorytwin.sim import SimulationError, run
@@ -72,7 +77,9 @@ async def api(twin: Twin, auth_headers: dict[str, str]) -> AsyncIterator[httpx.A
         yield client
 
 
-async def test_forecast_and_calibration_endpoints_on_a_live_twin(api: httpx.AsyncClient, twin: Twin) -> None:
+async def test_forecast_and_calibration_endpoints_on_a_live_twin(
+    api: httpx.AsyncClient, twin: Twin, tokens: dict[str, str]
+) -> None:
     """/api/forecast from the live state of the running example, then /api/calibration of its own history."""
     packer = f"{LINE}/packer/good_count"
     assert await twin.wait_for(lambda: (twin.state.get(packer).value or 0) >= 20, 20)  # type: ignore[union-attr,operator]
@@ -98,7 +105,37 @@ async def test_forecast_and_calibration_endpoints_on_a_live_twin(api: httpx.Asyn
     missing = await api.get("/api/forecast", params={"line": "acme/nowhere"})
     assert missing.status_code == 404
     assert (await api.get("/api/forecast", params={"replications": 1})).status_code == 422
+    await forecast_command(twin, tokens["engineer"])
     await calibration_endpoint_on_the_twins_own_history(api, twin)
+
+
+async def forecast_command(twin: Twin, token: str) -> None:
+    """`factorytwin forecast --api URL` against the twin's API served by uvicorn."""
+    port = free_port()
+    config = uvicorn.Config(create_app(twin), host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        assert not task.done(), "uvicorn did not start"
+        await asyncio.sleep(0.02)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        runner = CliRunner()
+        shown = await asyncio.to_thread(
+            runner.invoke, cli, ["forecast", "--api", url, "--replications", "5", "--token", token]
+        )
+        assert shown.exit_code == 0, shown.output
+        assert "chance to reach target" in shown.output
+        as_json = await asyncio.to_thread(
+            runner.invoke, cli, ["forecast", "--api", url, "--replications", "5", "--token", token, "--json"]
+        )
+        assert json.loads(as_json.output)["target"] == pytest.approx(2600 * 24)
+        refused = await asyncio.to_thread(runner.invoke, cli, ["forecast", "--api", url, "--token", "nonsense"])
+        assert refused.exit_code == 2
+        assert "the twin answered 401" in refused.output
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 10)
 
 
 async def calibration_endpoint_on_the_twins_own_history(api: httpx.AsyncClient, twin: Twin) -> None:

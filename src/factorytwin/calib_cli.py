@@ -138,16 +138,19 @@ def register(app: typer.Typer, load: Callable[[Path], PlantModel], fail: Fail) -
         api: Annotated[str, typer.Option(help="A running twin, http://host:port")],
         line: Annotated[str | None, typer.Option(help="Line path (default: the first line)")] = None,
         replications: Annotated[int, typer.Option(help="Replications of the forecast")] = 100,
+        token: Annotated[str | None, typer.Option(help="An engineer token (default: $FACTORYTWIN_TOKEN)")] = None,
         as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table")] = False,
     ) -> None:
         """Will this shift reach its target? Simulated from the twin's live state."""
         params: dict[str, Any] = {"replications": replications} | ({"line": line} if line else {})
+        secret = token or os.environ.get("FACTORYTWIN_TOKEN")
+        headers = {"Authorization": f"Bearer {secret}"} if secret else {}
         try:
-            response = httpx.get(f"{api.rstrip('/')}/api/forecast", params=params, timeout=120)
+            response = httpx.get(f"{api.rstrip('/')}/api/forecast", params=params, headers=headers, timeout=120)
         except httpx.HTTPError as exc:
             fail(f"the twin at {api} did not answer: {exc}")
         if response.status_code != 200:
-            fail(f"the twin answered {response.status_code}: {response.json().get('detail', response.text)}")
+            fail(f"the twin answered {response.status_code}: {response.text}")
         data = response.json()
         if as_json:
             print(json.dumps(data, indent=2))
