@@ -15,6 +15,7 @@ from .maintenance import maintenance_router
 from .auth import TokenGate, document_security
 from .calibration import calibration_router
 from .control import control_router
+from .history import history_router
 from .metrics import metrics_router
 from .schemas import AssetOut, AssetState, HistoryOut, LineOut, PointOut, SignalValue, StateOut, to_iso
 from .stream import stream_router
@@ -123,4 +124,5 @@ def create_app(twin: Twin) -> FastAPI:
     document_security(app)
     app.include_router(stream_router(twin))
     app.include_router(metrics_router(twin))
+    app.include_router(history_router(twin))
     return app
