@@ -26,7 +26,7 @@ from ..core.downsample import lttb, minmax
 from ..historian.series_sql import Bucket
 from ..runtime import Twin
 
-__all__ = ["BucketOut", "BucketsOut", "DownsampledOut", "history_router"]
+__all__ = ["BucketOut", "BucketsOut", "DownsampledOut", "PointXY", "history_router"]
 
 MAX_BUCKETS = 100_000
 MAX_SERIES = 5_000_000  # values read for one reduction
