@@ -101,3 +101,16 @@ def test_commission_cli_checks_the_example_line_against_its_target_rate() -> Non
     bad = invoke("commission", "examples/bottling.yaml", "--replications", "1")
     assert bad.exit_code == 2
     assert "at least 2 replications" in bad.stderr
+
+
+def test_a_pallet_loop_below_target_is_told_how_many_pallets_it_needs() -> None:
+    # 3 deterministic 1 s stations in a loop: n pallets make n parts per 3 s while n <= 3.
+    loop = line_of([station(i, "deterministic", 1.0) for i in range(3)], [2, 2, 2], pallets=1)
+    c = commission(LineModel(loop), 2000, SHORT, max_machines=0)
+    assert c.verdict == "fails"
+    assert c.results.throughput.mean == pytest.approx(1200, abs=3)
+    assert [r.kind for r in c.remedies] == ["speed", "pallets"]
+    pallets = c.remedies[1]
+    assert pallets.reached
+    assert [(ch.target, ch.param, ch.value) for ch in pallets.changes] == [("line", "pallets", 2)]
+    assert pallets.results.throughput.mean == pytest.approx(2400, abs=3)

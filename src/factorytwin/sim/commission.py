@@ -10,7 +10,9 @@ searched, each until the changed line meets the target at the same confidence le
   numbers). When no speed-up up to ``max_speedup`` is enough because another station takes over,
   that station is sped up as well, and so on: the remedy is then a plan of several speed-ups;
 * ``machines``: the fewest parallel machines at the limiting station, up to ``max_machines`` more
-  (0 skips it). Parallel machines run on the SimPy engine, so this search takes most of the time.
+  (0 skips it). Parallel machines run on the SimPy engine, so this search takes most of the time;
+* ``pallets`` (closed loops): the fewest pallets added, up to 50 more or one less than the loop's
+  places.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from scipy.stats import t as student_t  # type: ignore[import-untyped]
 from ..model.schema import Line
 from .capacity import StationCapacity, capacities, supply_rate
 from .errors import SimulationError
+from .layout import ordered_buffers
 from .results import Estimate, Results, StationResult
 from .run import LineModel
 from .scenario import Change
@@ -47,7 +50,7 @@ class StationEvidence:
 class Remedy:
     """A change that makes the line meet the target (``reached``), or the best tried when none does."""
 
-    kind: Literal["speed", "machines"]
+    kind: Literal["speed", "machines", "pallets"]
     changes: tuple[Change, ...]
     results: Results  # the changed line, run on the same random numbers
     reached: bool
@@ -112,6 +115,8 @@ def commission(
         remedies = (search.speed_plan(base),)
         if max_machines > 0:
             remedies += (search.machines(base, max_machines),)
+        if model.line.pallets is not None:
+            remedies += (search.pallets(),)
     return Commissioning(
         target=goal,
         results=base,
@@ -177,8 +182,26 @@ class _Search:
         final = self.trials.results(line)
         reached = _meets(final.throughput, self.target)
         if not reached and not note:
-            note = f"no speed-up up to x{self.cap:g} per station reaches the target"
+            note = (
+                f"no station alone sped up to x{self.cap:g} reaches the target, nor the plan shown "
+                "(each limiting station raised just above the target on paper)"
+            )
         return Remedy("speed", tuple(plan), final, reached, note)
+
+    def pallets(self) -> Remedy:
+        """The fewest pallets in the loop that make it meet the target."""
+        line = self.trials.model.line
+        assert line.pallets is not None
+        places = sum(b.capacity for b in ordered_buffers(line)) + sum(s.sim.machines for s in line.stations)
+        most = min(places - 1, line.pallets + 50)
+        self.trials.expect(most - line.pallets + 1)
+        change = Change("line", "pallets", line.pallets)
+        for count in range(line.pallets + 1, most + 1):
+            change = Change("line", "pallets", count)
+            if self._reaches(change.apply(line)):
+                return Remedy("pallets", (change,), self.trials.results(change.apply(line)), True, "")
+        note = f"no number of pallets up to {most} reaches the target"
+        return Remedy("pallets", (change,), self.trials.results(change.apply(line)), False, note)
 
     def machines(self, base: Results, most: int) -> Remedy:
         """The fewest parallel machines at the limiting station that make the line meet the target."""
