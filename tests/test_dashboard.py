@@ -15,6 +15,7 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import uvicorn
 from playwright.sync_api import Browser, Page, expect, sync_playwright
@@ -208,7 +209,7 @@ def test_operator_acknowledges_an_alert_a_viewer_cannot(served: Served, open_as:
     assert [(e.who, e.target, e.result) for e in entries] == [("test operator", str(alert_id), "ok")]
 
 
-def test_engineer_runs_a_whatif_and_sees_the_comparison(open_as: Callable[[Role, str], Page]) -> None:
+def test_engineer_runs_a_whatif_and_sees_the_comparison(served: Served, open_as: Callable[[Role, str], Page]) -> None:
     viewer = open_as(Role.VIEWER, "/whatif")
     expect(viewer.get_by_test_id("forbidden")).to_contain_text("engineer")
     page = open_as(Role.ENGINEER, "/whatif")
@@ -226,6 +227,10 @@ def test_engineer_runs_a_whatif_and_sees_the_comparison(open_as: Callable[[Role,
     expect(comparison.locator("tbody tr")).to_have_count(4)
     expect(comparison).to_contain_text(re.compile(r"\[[\d,]+ … [\d,]+\]"))  # confidence intervals
     expect(page.get_by_test_id("bottleneck")).to_contain_text(re.compile(r"filler → \w+ \((moved|did not move)\)"))
+    # the job ran on the shared what-if runner: the API lists it with the same changes
+    headers = {"Authorization": f"Bearer {served.tokens[Role.VIEWER]}"}
+    jobs = httpx.get(f"{served.base}/api/whatif", headers=headers, timeout=10).json()
+    assert [(j["status"], j["params"]["changes"]) for j in jobs] == [("done", ["filler.speed=1.25"])]
 
 
 def test_operator_changes_a_setpoint_and_the_plant_follows(

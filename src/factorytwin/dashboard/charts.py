@@ -11,7 +11,7 @@ from typing import Any
 from ..core.spc import Chart
 from ..model import SignalInfo
 
-__all__ = ["Point", "downsample", "spc_options", "trend_options"]
+__all__ = ["Point", "spc_options", "trend_options"]
 
 Point = tuple[float, float]  # (POSIX seconds, value)
 
@@ -23,22 +23,6 @@ _AXIS = {
 _SPLIT = {"splitLine": {"lineStyle": {"color": "#eceff1"}}}
 _LIMIT = {"color": "#c62828", "type": "dashed", "width": 1}
 _CONTROL = {"color": "#546e7a", "type": "dashed", "width": 1}
-
-
-def downsample(points: Sequence[Point], buckets: int = 300) -> list[Point]:
-    """At most ``2 * buckets`` points: the first, min and max of each time bucket (keeps spikes visible)."""
-    if len(points) <= 2 * buckets:
-        return list(points)
-    t0, t1 = points[0][0], points[-1][0]
-    width = (t1 - t0) / buckets or 1.0
-    out: list[Point] = []
-    groups: dict[int, list[Point]] = {}
-    for p in points:
-        groups.setdefault(min(int((p[0] - t0) / width), buckets - 1), []).append(p)
-    for _, group in sorted(groups.items()):
-        lo, hi = min(group, key=lambda p: p[1]), max(group, key=lambda p: p[1])
-        out += sorted({lo, hi})
-    return out
 
 
 def _bounds(values: Sequence[float]) -> tuple[float, float]:

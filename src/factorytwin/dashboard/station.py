@@ -7,12 +7,13 @@ import time
 from nicegui import ui
 
 from ..core.detectors import AlertingSpc
+from ..core.downsample import lttb
 from ..core.spc import Capability, SpcProcessor
 from ..events import Quality
 from ..model import AssetInfo, Role, SignalInfo
 from ..runtime import Twin
 from .alerts import alert_list
-from .charts import downsample, spc_options, trend_options
+from .charts import spc_options, trend_options
 from .drawing import STATE_COLOURS, percent, timeline_svg
 from .health import health_panel
 from .session import Session
@@ -23,6 +24,7 @@ from .view import kpi_window, station_state
 __all__ = ["TREND_S", "station_page", "trended"]
 
 TREND_S = 600.0  # the trends show the last ten minutes
+_TREND_POINTS = 600  # about one per pixel of a trend
 _COUNTED = frozenset({Role.STATE, Role.GOOD_COUNT, Role.SCRAP_COUNT})
 
 
@@ -105,15 +107,16 @@ def station_page(twin: Twin, station: AssetInfo, session: Session) -> None:
     async def refresh_trends() -> None:
         end = twin.clock.now().timestamp()
         for s in signals:
-            rows = await twin.historian.query(s.path, end - TREND_S, end + 1, 20_000)
-            points = [(r.source_time, v) for r in rows if (v := _number(r.value, r.quality)) is not None]
+            times, values = await twin.historian.series(s.path, end - TREND_S, end + 1)
+            keep = lttb(times, values, _TREND_POINTS)  # shape-preserving: peaks and dips stay
+            points = list(zip(times[keep].tolist(), values[keep].tolist(), strict=True))
             live = twin.state.get(s.path)
             value = _number(live.value, live.quality) if live is not None else None
             if value is not None:  # a steady value (no new samples) still draws as a flat line up to now
                 points = ([] if points else [(end - TREND_S, value)]) + points + [(end, value)]
             chart = trends[s.path]
             chart.options.clear()
-            chart.options.update(trend_options(s, downsample(points)))
+            chart.options.update(trend_options(s, points))
             chart.update()
 
     refresh_live()

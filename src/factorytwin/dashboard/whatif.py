@@ -1,49 +1,31 @@
 """The what-if page: choose changes to a line, simulate them against the baseline, compare with confidence intervals.
 
-Both runs use the same seed and replications (common random numbers), so the paired difference has a
-tight interval; the simulation is CPU-bound and runs in a worker thread so the twin keeps streaming.
+The page queues a job on the process's what-if ``JobRunner`` (the same one ``POST /api/whatif``
+uses, so the job also shows in ``GET /api/whatif``). The job runs the baseline and the scenario on
+common random numbers in a worker process; the page follows its progress and draws its result.
 """
 
 from __future__ import annotations
 
-import asyncio
-import math
-from dataclasses import dataclass
+from collections.abc import Callable
+from functools import partial
+from typing import Any
 
 from nicegui import ui
 
 from ..errors import FactoryTwinError
 from ..model import LineInfo
 from ..runtime import Twin
-from ..sim import Change, Comparison, Estimate, Scenario, compare, run
 from ..sim.run import LineModel
 from ..sim.scenario import PARAMETERS
+from ..sim.trials import RunSettings
+from ..whatif import Job, shared_runner, whatif_task
+from ..whatif.tasks import scenario_of
 from .session import Session
 
-__all__ = ["WhatIf", "simulate", "whatif_page"]
+__all__ = ["whatif_page"]
 
-
-@dataclass(frozen=True, slots=True)
-class WhatIf:
-    """A what-if question: changes to one line, simulated for ``hours`` with ``replications``."""
-
-    line: str
-    changes: tuple[Change, ...]
-    hours: float = 8.0
-    replications: int = 10
-    seed: int = 0
-
-
-def simulate(info: LineInfo, question: WhatIf) -> Comparison:
-    """Run the baseline and the scenario on common random numbers and compare them (CPU-bound)."""
-    base = LineModel.of(info)
-    horizon = question.hours * 3600
-    warmup = min(3600.0, horizon / 4)
-    runs = [
-        run(s.apply(base), horizon, question.replications, question.seed, warmup=warmup)
-        for s in (Scenario("baseline"), Scenario("what-if", question.changes))
-    ]
-    return compare(runs[0], runs[1])
+_WARMUP_H = 0.5  # hours left out of the statistics, as the API's default
 
 
 def _targets(info: LineInfo) -> dict[str, str]:
@@ -54,12 +36,14 @@ def _targets(info: LineInfo) -> dict[str, str]:
     return out
 
 
-def _ci(e: Estimate, digits: str = ",.0f") -> str:
-    if math.isnan(e.mean):
+def _ci(e: dict[str, Any], digits: str = ",.0f") -> str:
+    """An estimate of the job's result (None for NaN) with its confidence interval."""
+    mean, low, high = e.get("mean"), e.get("low"), e.get("high")
+    if mean is None:
         return "—"
-    if math.isnan(e.low):
-        return format(e.mean, digits)
-    return f"{format(e.mean, digits)}  [{format(e.low, digits)} … {format(e.high, digits)}]"
+    if low is None or high is None:
+        return format(mean, digits)
+    return f"{format(mean, digits)}  [{format(low, digits)} … {format(high, digits)}]"
 
 
 class _ChangeRow:
@@ -85,9 +69,10 @@ class _ChangeRow:
         self.rows.remove(self)
         self.row.delete()
 
-    def change(self) -> Change:
-        """The change as entered (SimulationError when it is incomplete)."""
-        return Change.parse(f"{self.target.value}.{self.param.value}={self.value.value}")
+    def text(self) -> str:
+        """The change as ``target.param=value``."""
+        value = self.value.value
+        return f"{self.target.value}.{self.param.value}={'' if value is None else f'{value:g}'}"
 
 
 def whatif_page(twin: Twin, session: Session) -> None:
@@ -120,50 +105,74 @@ def whatif_page(twin: Twin, session: Session) -> None:
             go = ui.button("Run what-if", icon="play_arrow").props("unelevated no-caps")
     result = ui.column().classes("w-full")
 
-    async def start() -> None:
+    def start() -> None:
+        changes = [r.text() for r in rows]
         try:
-            question = WhatIf(
-                str(line.value), tuple(r.change() for r in rows), float(hours.value or 8), int(reps.value or 10)
-            )
-            if not question.changes:
-                raise ValueError("add at least one change")
-            info = lines[question.line]
-            for c in question.changes:  # check every change before any simulation starts
-                c.apply(info.line)
-        except (FactoryTwinError, ValueError, TypeError) as exc:  # a bad entry is shown, never raised
+            if not changes:
+                raise FactoryTwinError("add at least one change")
+            h, n = float(hours.value or 8), int(reps.value or 10)
+            model = LineModel.of(lines[str(line.value)])
+            scenario = scenario_of(model, changes)  # a bad change is refused before anything is queued
+            settings = RunSettings(h * 3600, n, 0, min(_WARMUP_H, h / 4) * 3600)
+            params = {"line": line.value, "hours": h, "replications": n, "seed": 0, "changes": changes}
+            task = partial(whatif_task, model, scenario, settings)
+            job = shared_runner().submit("whatif", task, params, "replications")
+        except FactoryTwinError as exc:  # a bad entry or a full queue is shown, never raised
             ui.notify(str(exc), type="negative", multi_line=True)
             return
         go.disable()
-        result.clear()
-        with result:
-            ui.spinner(size="lg")
-            ui.label(f"simulating {question.replications} replications of {question.hours:g} h, twice…").classes(
-                "text-slate-500"
-            )
-        try:
-            comparison = await asyncio.to_thread(simulate, info, question)
-        finally:
-            go.enable()
-        result.clear()
-        with result:
-            _comparison(comparison, question)
+        _follow(job, result, go.enable)
 
     go.on_click(start)
 
 
-def _comparison(c: Comparison, q: WhatIf) -> None:
+def _follow(job: Job, result: ui.column, finished: Callable[[], object]) -> None:
+    """Show a job's progress, then its comparison (or its error)."""
+    result.clear()
+    with result, ui.card().classes("w-full shadow-none border border-slate-200"):
+        status = ui.label("queued").classes("text-slate-600")
+        bar = ui.linear_progress(0.0, show_value=False).props("rounded")
+
+    def poll() -> None:
+        doc = job.as_dict(with_result=False)
+        progress = doc["progress"]
+        status.set_text(f"{job.status}: {progress['done']} of {progress['total'] or '…'} {progress['unit']}")
+        bar.set_value(progress["fraction"])
+        if job.status in ("queued", "running"):
+            return
+        timer.cancel()
+        finished()
+        result.clear()
+        with result:
+            if job.status == "done" and job.result is not None:
+                _comparison(job.result)
+            else:
+                ui.label(f"The what-if {job.status}: {job.error or ''}").classes("text-red-700")
+
+    timer = ui.timer(0.5, poll)
+
+
+def _comparison(doc: dict[str, Any]) -> None:
     """The baseline against the scenario, with 95 % confidence intervals, and where the bottleneck is."""
-    what = ", ".join(f"{x.target}.{x.param} = {x.value:g}" for x in q.changes)
-    base, other = c.base, c.other
+    base, other, diff = doc["baseline"], doc["scenario"], doc["difference"]
+    what = ", ".join(c.replace("=", " = ") for c in doc["changes"])
     with ui.card().classes("w-full shadow-none border border-slate-200").props('data-testid="comparison"'):
         ui.label(f"What if {what}?").classes("text-lg font-medium text-slate-800")
-        verdict = _verdict(c)
-        ui.label(verdict).classes("text-base text-slate-700").props('data-testid="verdict"')
+        ui.label(_verdict(diff["throughput_per_h"])).classes("text-base text-slate-700").props('data-testid="verdict"')
+        metrics = (
+            ("Throughput (good/h)", "throughput_per_h", ",.0f"),
+            ("Output (good parts)", "output", ",.0f"),
+            ("Work in process (parts)", "wip", ",.1f"),
+            ("Lead time (s)", "lead_time_s", ",.0f"),
+        )
         rows = [
-            _metric("Throughput (good/h)", base.throughput, other.throughput, c.throughput),
-            _metric("Output (good parts)", base.output, other.output, c.output),
-            _metric("Work in process (parts)", base.wip, other.wip, c.wip, ",.1f", "+,.1f"),
-            _metric("Lead time (s)", base.lead_time, other.lead_time, c.lead_time, ",.0f", "+,.0f"),
+            {
+                "metric": name,
+                "baseline": _ci(base[key], digits),
+                "scenario": _ci(other[key], digits),
+                "difference": _ci(diff[key], "+" + digits),
+            }
+            for name, key, digits in metrics
         ]
         columns = [
             {"name": k, "label": label, "field": k, "align": "left" if k == "metric" else "right"}
@@ -175,35 +184,24 @@ def _comparison(c: Comparison, q: WhatIf) -> None:
             )
         ]
         ui.table(columns=columns, rows=rows, row_key="metric").classes("w-full shadow-none")
-        moved = "moved" if c.bottleneck_moved else "did not move"
-        ui.label(f"Bottleneck: {base.bottleneck} → {other.bottleneck} ({moved})").classes("text-slate-700").props(
+        moved = "moved" if doc["bottleneck_moved"] else "did not move"
+        ui.label(f"Bottleneck: {base['bottleneck']} → {other['bottleneck']} ({moved})").classes("text-slate-700").props(
             'data-testid="bottleneck"'
         )
         ui.label(
-            f"{q.replications} replications of {q.hours:g} h on common random numbers, seed {q.seed}; "
-            f"engine {other.engine}"
+            f"{other['replications']} replications of {other['horizon_s'] / 3600:g} h on common random numbers, "
+            f"seed {other['seed']}; engine {other['engine']}"
         ).classes("text-xs text-slate-500")
 
 
-def _metric(
-    name: str, base: Estimate, other: Estimate, diff: Estimate, digits: str = ",.0f", signed: str = "+,.0f"
-) -> dict[str, str]:
-    return {
-        "metric": name,
-        "baseline": _ci(base, digits),
-        "scenario": _ci(other, digits),
-        "difference": _ci(diff, signed),
-    }
-
-
-def _verdict(c: Comparison) -> str:
-    t = c.throughput
-    if math.isnan(t.low):
-        return f"Throughput changes by {t.mean:+,.0f} /h."
-    if t.low > 0:
-        sure = "more"
-    elif t.high < 0:
-        sure = "less"
-    else:
-        return f"No clear change in throughput: {t.mean:+,.0f} /h, 95 % CI {t.low:+,.0f} to {t.high:+,.0f}."
-    return f"Throughput {sure}: {t.mean:+,.0f} /h (95 % CI {t.low:+,.0f} to {t.high:+,.0f})."
+def _verdict(t: dict[str, Any]) -> str:
+    mean, low, high = t.get("mean"), t.get("low"), t.get("high")
+    if mean is None:
+        return "No throughput in either run."
+    if low is None or high is None:
+        return f"Throughput changes by {mean:+,.0f} /h."
+    if low > 0:
+        return f"Throughput more: {mean:+,.0f} /h (95 % CI {low:+,.0f} to {high:+,.0f})."
+    if high < 0:
+        return f"Throughput less: {mean:+,.0f} /h (95 % CI {low:+,.0f} to {high:+,.0f})."
+    return f"No clear change in throughput: {mean:+,.0f} /h, 95 % CI {low:+,.0f} to {high:+,.0f}."
