@@ -83,7 +83,8 @@ async def test_forecast_and_calibration_endpoints_on_a_live_twin(
     """/api/forecast from the live state of the running example, then /api/calibration of its own history."""
     packer = f"{LINE}/packer/good_count"
     assert await twin.wait_for(lambda: (twin.state.get(packer).value or 0) >= 20, 20)  # type: ignore[union-attr,operator]
-    response = await api.get("/api/forecast", params={"replications": 20})
+    start = datetime.now(UTC)  # the calibration below reads the history from here on
+    response = await api.get("/api/forecast", params={"replications": 4})
     assert response.status_code == 200, response.text
     doc = response.json()
     now = datetime.now(UTC)
@@ -106,7 +107,7 @@ async def test_forecast_and_calibration_endpoints_on_a_live_twin(
     assert missing.status_code == 404
     assert (await api.get("/api/forecast", params={"replications": 1})).status_code == 422
     await forecast_command(twin, tokens["engineer"])
-    await calibration_endpoint_on_the_twins_own_history(api, twin)
+    await calibration_endpoint_on_the_twins_own_history(api, twin, start)
 
 
 async def forecast_command(twin: Twin, token: str) -> None:
@@ -122,12 +123,12 @@ async def forecast_command(twin: Twin, token: str) -> None:
         url = f"http://127.0.0.1:{port}"
         runner = CliRunner()
         shown = await asyncio.to_thread(
-            runner.invoke, cli, ["forecast", "--api", url, "--replications", "5", "--token", token]
+            runner.invoke, cli, ["forecast", "--api", url, "--replications", "2", "--token", token]
         )
         assert shown.exit_code == 0, shown.output
         assert "chance to reach target" in shown.output
         as_json = await asyncio.to_thread(
-            runner.invoke, cli, ["forecast", "--api", url, "--replications", "5", "--token", token, "--json"]
+            runner.invoke, cli, ["forecast", "--api", url, "--replications", "2", "--token", token, "--json"]
         )
         assert json.loads(as_json.output)["target"] == pytest.approx(2600 * 24)
         refused = await asyncio.to_thread(runner.invoke, cli, ["forecast", "--api", url, "--token", "nonsense"])
@@ -138,9 +139,9 @@ async def forecast_command(twin: Twin, token: str) -> None:
         await asyncio.wait_for(task, 10)
 
 
-async def calibration_endpoint_on_the_twins_own_history(api: httpx.AsyncClient, twin: Twin) -> None:
-    start = datetime.now(UTC)
-    await asyncio.sleep(6.0)  # 120 s of plant time
+async def calibration_endpoint_on_the_twins_own_history(api: httpx.AsyncClient, twin: Twin, start: datetime) -> None:
+    while datetime.now(UTC) - start < timedelta(seconds=6):  # at least 120 s of plant time
+        await asyncio.sleep(0.2)
     await twin.bus.drain()
     end = datetime.now(UTC)
     params = {"start": start.isoformat(), "end": end.isoformat(), "replications": 5}
