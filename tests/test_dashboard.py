@@ -223,10 +223,11 @@ def test_engineer_runs_a_whatif_and_sees_the_comparison(served: Served, open_as:
     comparison = page.get_by_test_id("comparison")
     expect(comparison).to_be_visible(timeout=60_000)
     expect(comparison).to_contain_text("What if filler.speed = 1.25?")
-    expect(page.get_by_test_id("verdict")).to_contain_text("Throughput more")
+    expect(page.get_by_test_id("verdict")).to_contain_text("Throughput rises by")
     expect(comparison.locator("tbody tr")).to_have_count(4)
     expect(comparison).to_contain_text(re.compile(r"\[[\d,]+ … [\d,]+\]"))  # confidence intervals
     expect(page.get_by_test_id("bottleneck")).to_contain_text(re.compile(r"filler → \w+ \((moved|did not move)\)"))
+    page.screenshot(path=str(IMG / "whatif.png"), full_page=True)
     # the job ran on the shared what-if runner: the API lists it with the same changes
     headers = {"Authorization": f"Bearer {served.tokens[Role.VIEWER]}"}
     jobs = httpx.get(f"{served.base}/api/whatif", headers=headers, timeout=10).json()

@@ -201,7 +201,7 @@ def _verdict(t: dict[str, Any]) -> str:
     if low is None or high is None:
         return f"Throughput changes by {mean:+,.0f} /h."
     if low > 0:
-        return f"Throughput more: {mean:+,.0f} /h (95 % CI {low:+,.0f} to {high:+,.0f})."
+        return f"Throughput rises by {mean:,.0f} /h (95 % CI {low:,.0f} to {high:,.0f})."
     if high < 0:
-        return f"Throughput less: {mean:+,.0f} /h (95 % CI {low:+,.0f} to {high:+,.0f})."
+        return f"Throughput falls by {-mean:,.0f} /h (95 % CI {-high:,.0f} to {-low:,.0f})."
     return f"No clear change in throughput: {mean:+,.0f} /h, 95 % CI {low:+,.0f} to {high:+,.0f}."
