@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import AsyncIterator
 from functools import partial
@@ -130,6 +131,11 @@ async def test_commission_improve_and_buffers_run_as_jobs_and_bad_requests_get_c
     assert (await api.delete(f"/api/jobs/{finished_job}", headers=engineer)).status_code == 409  # only queued ones
 
 
+def crash(progress: object) -> dict[str, Any]:
+    """A task whose worker process dies."""
+    os._exit(3)
+
+
 async def test_the_runner_bounds_its_jobs_and_cancels_queued_ones(index: PlantIndex) -> None:
     model = LineModel.of(index.lines[LINE])
     scenario = Scenario("s", (Change.parse("filler.speed=1.1"),))
@@ -147,5 +153,10 @@ async def test_the_runner_bounds_its_jobs_and_cancels_queued_ones(index: PlantIn
         assert done.result is not None
         assert done.result["scenario"]["throughput_per_h"]["mean"] > done.result["baseline"]["throughput_per_h"]["mean"]
         assert [j.id for j in runner.jobs()] == [second.id, first.id]
+        died = await runner.wait(runner.submit("crash", crash, {}).id, timeout=60)
+        assert died.status == "failed"
+        assert "worker died" in (died.error or "")
+        again = await runner.wait(runner.submit("whatif", task, {}, "replications").id, timeout=240)
+        assert again.status == "done", again.error  # a fresh pool took over
     finally:
         runner.close()

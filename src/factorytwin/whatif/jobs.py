@@ -24,6 +24,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -105,9 +106,9 @@ class JobRunner:
     def __init__(self, workers: int | None = None, max_pending: int = 8, keep: int = 100) -> None:
         self.workers = workers or max(1, (os.cpu_count() or 2) // 2)
         self.max_pending, self.keep = max_pending, keep
-        context = multiprocessing.get_context("spawn")  # a fork of a threaded process can deadlock
-        self._queue = context.Queue()
-        self._pool = ProcessPoolExecutor(self.workers, context, initializer=_init_worker, initargs=(self._queue,))
+        self._context = multiprocessing.get_context("spawn")  # a fork of a threaded process can deadlock
+        self._queue = self._context.Queue()
+        self._pool = self._new_pool()
         self._jobs: dict[str, Job] = {}
         self._waiting: deque[tuple[Job, Task]] = deque()
         self._running = 0
@@ -131,6 +132,9 @@ class JobRunner:
             self._forget_old()
         self._dispatch()
         return job
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(self.workers, self._context, initializer=_init_worker, initargs=(self._queue,))
 
     def _dispatch(self) -> None:
         """Hand queued jobs to the pool while fewer than ``workers`` run (the rest stay cancellable)."""
@@ -197,6 +201,12 @@ class JobRunner:
             self._settle(job, "cancelled")
         elif (exc := future.exception()) is not None:
             error = str(exc) if isinstance(exc, FactoryTwinError) else f"{type(exc).__name__}: {exc}"
+            if isinstance(exc, BrokenProcessPool):  # a worker died (killed, out of memory): start afresh
+                error = f"the simulation worker died ({exc})"
+                with self._lock:
+                    if not self._closed:
+                        broken, self._pool = self._pool, self._new_pool()
+                        broken.shutdown(wait=False)
             self._settle(job, "failed", error=error)
         else:
             job.done = job.total = max(job.total, job.done, 1)
