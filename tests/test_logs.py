@@ -19,7 +19,7 @@ def test_run_with_json_logs_writes_one_object_per_line(tmp_path: Path) -> None:
     model = tmp_path / "plant.yaml"
     model.write_text(example_path().read_text().replace("opc.tcp://127.0.0.1:48400/factorytwin", unreachable))
     port = str(free_port())
-    args = ["run", str(model), "--port", port, "--duration", "3", "--db", ":memory:", "--log-format", "json"]
+    args = ["run", str(model), "--port", port, "--duration", "1.5", "--db", ":memory:", "--log-format", "json"]
     result = subprocess.run(
         [*CLI, *args, "--auth-db", str(tmp_path / "auth.db")],
         capture_output=True,

@@ -36,7 +36,9 @@ async def metrics(client: httpx.AsyncClient) -> dict[tuple[str, tuple[tuple[str,
     }
 
 
-async def test_metrics_report_the_stream_sources_and_stream_clients(scrape: httpx.AsyncClient, twin: Twin) -> None:
+async def test_metrics_report_the_stream_sources_and_stream_clients(
+    scrape: httpx.AsyncClient, twin: Twin, plant: VirtualPlant
+) -> None:
     await twin.bus.drain()
     first = await metrics(scrape)
     accepted = first[("factorytwin_intake_samples_total", (("outcome", "accepted"),))]
@@ -74,10 +76,7 @@ async def test_metrics_report_the_stream_sources_and_stream_clients(scrape: http
         if key[0].endswith("_total") and key in second:
             assert second[key] >= value, key
 
-
-async def test_metrics_need_a_token_and_count_a_lost_source(
-    scrape: httpx.AsyncClient, twin: Twin, plant: VirtualPlant
-) -> None:
+    # a token is needed; a lost source shows
     assert (await scrape.get("/metrics", headers={"Authorization": "Bearer nope"})).status_code == 401
     await plant.stop_server("plant")
     assert await twin.wait_for(lambda: not twin.connectors["plant"].health.connected, 15)
