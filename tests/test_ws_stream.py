@@ -8,6 +8,7 @@ import json
 import socket
 import time
 from collections.abc import AsyncIterator
+from itertools import pairwise
 from typing import Any
 
 import pytest
@@ -65,6 +66,10 @@ async def test_current_values_then_live_changes_under_the_path_only(
                 assert s["source_time"] <= s["receive_time"] + 1 <= msg["time"] + 1
                 if s["signal"] == count:
                     latest = s["value"]
+    # a dashboard asking for one message per 400 ms gets the latest values at that pace
+    async with connect(f"{server}?path={LINE}&interval_ms=400&token={tokens['viewer']}") as ws:
+        times = [(await receive(ws))["time"] for _ in range(4)]
+    assert all(b - a >= 0.399 for a, b in pairwise(times)), times
 
 
 async def test_a_token_is_needed_and_an_unknown_path_is_refused_with_a_clear_reason(
