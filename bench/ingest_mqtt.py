@@ -54,8 +54,15 @@ import duckdb
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
+from factorytwin.columns import SampleColumns
+from factorytwin.connect.mqtt import MqttConnector
+from factorytwin.core import Intake, LiveState
+from factorytwin.core.analytics import Analytics
+from factorytwin.core.detectors import detectors
 from factorytwin.historian import DuckDBHistorian
-from factorytwin.model import parse_model
+from factorytwin.historian.duckdb import _SCHEMA, _insert, _to_arrow
+from factorytwin.maintenance import MaintenanceMonitor
+from factorytwin.model import PlantIndex, parse_model
 from factorytwin.runtime import Twin
 
 IDLE_S = 10.0  # a phase gives up after this long without progress
@@ -84,6 +91,7 @@ class Phase:
     published_per_s: float
     cpu_s: float = 0.0  # CPU time of this (client) process over the phase, all threads
     note: str = ""
+    loop_cpu_s: float = 0.0  # CPU time of the event loop's thread alone (the twin: all but DuckDB's own threads)
 
     @property
     def rate(self) -> float:
@@ -92,6 +100,10 @@ class Phase:
     @property
     def us_per_sample(self) -> float:
         return self.cpu_s / self.samples * 1e6 if self.samples else 0.0
+
+    @property
+    def loop_us_per_sample(self) -> float:
+        return self.loop_cpu_s / self.samples * 1e6 if self.samples else 0.0
 
 
 # --- broker and publisher ------------------------------------------------------------------------
@@ -293,7 +305,7 @@ async def twin_phase(url: str, pub: Publisher, settings: Settings, db_path: Path
         await historian.flush()
         return min(twin.state.applied, historian.stored)
 
-    cpu0 = time.process_time()  # preloaded: the twin drains the queue as soon as it connects
+    cpu0, loop0 = time.process_time(), time.thread_time()  # preloaded: the twin drains as soon as it connects
     async with twin:
         connector = twin.connectors["bench"]
         deadline = time.monotonic() + 10
@@ -301,11 +313,10 @@ async def twin_phase(url: str, pub: Publisher, settings: Settings, db_path: Path
             await asyncio.sleep(0.01)
         start = time.time()
         if not settings.preload:
-            cpu0 = time.process_time()
-        if not settings.preload:
+            cpu0, loop0 = time.process_time(), time.thread_time()
             pub.start()
         n, first, last = await wait_counted(applied, complete, settings.samples, start)
-        cpu = time.process_time() - cpu0
+        cpu, loop_cpu = time.process_time() - cpu0, time.thread_time() - loop0
     with duckdb.connect(str(db_path), read_only=True) as db:
         row = db.execute(
             "SELECT count(DISTINCT value), min(epoch_us(receive_time)) / 1e6 FROM samples WHERE quality = 0"
@@ -318,7 +329,7 @@ async def twin_phase(url: str, pub: Publisher, settings: Settings, db_path: Path
         f"stored {historian.stored}, distinct values in the file {stored}, errors {connector.health.errors}"
         + (f" ({connector.health.last_error})" if connector.health.last_error else "")
     )
-    return Phase("twin", n, last - first, pub.done.value, cpu, note), lost
+    return Phase("twin", n, last - first, pub.done.value, cpu, note, loop_cpu), lost
 
 
 def model_yaml(settings: Settings, url: str, client_id: str = "bench-twin") -> str:
@@ -369,6 +380,65 @@ def model_yaml(settings: Settings, url: str, client_id: str = "bench-twin") -> s
     return json.dumps(model, indent=1)
 
 
+# --- where the time goes ------------------------------------------------------------------------
+
+
+def stage_costs(settings: Settings) -> None:
+    """CPU per sample of each stage the twin runs on the event loop, on the bench's own payloads, in process.
+
+    The same code as the twin phase without the broker and asyncio: the MQTT connector's decoding, intake,
+    live state, analytics (each processor), the historian's Arrow conversion and the DuckDB insert. Best of
+    three runs of each stage (CPU time of this thread), so other processes on the machine barely move it.
+    """
+    model = parse_model(model_yaml(settings, "mqtt://127.0.0.1:1"), "bench.yaml")
+    index = PlantIndex(model)
+
+    async def nowhere(_batch: object) -> None:
+        return None
+
+    connector = MqttConnector("bench", model.sources["bench"], index.bound_to("bench"), nowhere)  # type: ignore[arg-type]
+    messages = [(topic_of(settings, n), payload_of(settings, n)) for n in range(settings.messages)]
+    burst = 20_000  # the connector hands over at most about this many samples per batch
+
+    def best(run: Callable[[], object]) -> tuple[float, object]:
+        times, result = [], None
+        for _ in range(3):
+            t0 = time.thread_time()
+            result = run()
+            times.append(time.thread_time() - t0)
+        return min(times) / settings.samples * 1e6, result
+
+    def decode() -> SampleColumns:
+        connector._pending = SampleColumns()
+        for topic, payload in messages:
+            connector._on_message(topic, payload)
+        return connector._pending
+
+    rows: list[tuple[str, float]] = []
+    cost, cols = best(decode)
+    assert isinstance(cols, SampleColumns)
+    assert len(cols) == settings.samples, "the bench payloads must decode"
+    rows.append(("MQTT decode (orjson, whole-array path)", cost))
+    rows.append(("intake", best(lambda: Intake(index).admit(cols))[0]))
+    rows.append(("live state", best(lambda: LiveState(index).apply(cols))[0]))
+    chunks = [cols.take(range(i, min(i + burst, len(cols)))) for i in range(0, len(cols), burst)]
+    analytics = Analytics(index, detectors(index))
+    rows.append(("analytics: station states", best(lambda: [analytics.states.apply(c) for c in chunks])[0]))
+    rows.append(("analytics: production", best(lambda: [analytics.production.apply(c) for c in chunks])[0]))
+    for detector in [*detectors(index), MaintenanceMonitor(index)]:  # the twin's detectors, fresh
+        name = type(detector).__name__
+        rows.append((f"analytics: {name}", best(lambda d=detector: [d.apply(c) for c in chunks])[0]))  # type: ignore[misc]
+    rows.append(("historian: Arrow conversion", best(lambda: [_to_arrow(c) for c in chunks])[0]))
+    db = duckdb.connect(":memory:")
+    db.execute(_SCHEMA)
+    tables = [_to_arrow(c) for c in chunks]
+    rows.append(("historian: DuckDB insert (its own thread)", best(lambda: [_insert(db, t) for t in tables])[0]))
+    print("stage costs, CPU us/sample (in process, best of 3):")
+    for name, us in rows:
+        print(f"  {name:45} {us:6.2f}")
+    print(f"  {'sum':45} {sum(us for _, us in rows):6.2f}", flush=True)
+
+
 # --- running and reporting -----------------------------------------------------------------------
 
 
@@ -400,7 +470,9 @@ async def run(settings: Settings, workdir: Path) -> tuple[list[Phase], int]:
 def describe(phase: Phase) -> str:
     return (
         f"{phase.name:4}: {phase.rate:9.0f} samples/s ({phase.samples} in {phase.seconds:.2f} s) | "
-        f"client CPU {phase.us_per_sample:5.1f} us/sample | publisher {phase.published_per_s:7.0f} msg/s | {phase.note}"
+        f"client CPU {phase.us_per_sample:5.1f} us/sample"
+        + (f" (event loop {phase.loop_us_per_sample:.1f})" if phase.loop_cpu_s else "")
+        + f" | publisher {phase.published_per_s:7.0f} msg/s | {phase.note}"
     )
 
 
@@ -416,6 +488,7 @@ def main(argv: list[str] | None = None) -> int:
     add("--station-size", type=int, default=100, help="signals per generated station (default 100)")
     add("--preload", action="store_true", help="queue everything in the broker first, then drain (consumer-bound)")
     add("--infer-states", action="store_true", help="stations without a state signal (the analytics infer states)")
+    add("--stages", action="store_true", help="first, CPU per sample of each stage in process (no broker)")
     args = parser.parse_args(argv)
     batch = args.batch if args.batched else 1
     default = (300 if args.quick else 1000) if args.batched else (30_000 if args.quick else 100_000)
@@ -429,7 +502,9 @@ def main(argv: list[str] | None = None) -> int:
         f"rounds={settings.rounds} (client pid {os.getpid()}, {os.cpu_count()} cores)",
         flush=True,
     )
-    started = time.time()
+    started, load = time.time(), os.getloadavg()[0]
+    if args.stages:
+        stage_costs(settings)
     with tempfile.TemporaryDirectory(prefix="bench-mqtt-") as tmp:
         phases, lost = asyncio.run(run(settings, Path(tmp)))
     raw = statistics.fmean(p.rate for p in phases if p.name == "raw")
@@ -437,7 +512,9 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("raw", "twin"):
         cpu = statistics.fmean(p.us_per_sample for p in phases if p.name == name)
         print(f"{name}: client CPU {cpu:.1f} us/sample (mean over rounds)")
-    print(f"wall {time.time() - started:.1f}s")
+    loop = statistics.fmean(p.loop_us_per_sample for p in phases if p.name == "twin")
+    print(f"twin: event-loop CPU {loop:.2f} us/sample, so at most {1e6 / loop:.0f} samples/s on one free core")
+    print(f"wall {time.time() - started:.1f}s, load average {os.getloadavg()[0]:.1f} (at the start {load:.1f})")
     print(f"ratio={twin / raw if raw else 0.0:.3f} samples_per_s={twin:.0f} raw_per_s={raw:.0f} lost={lost}")
     return 0
 
