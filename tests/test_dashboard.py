@@ -202,6 +202,8 @@ def test_operator_acknowledges_an_alert_a_viewer_cannot(served: Served, open_as:
     acknowledged = page.locator(f'[data-alert="{alert_id}"]')
     expect(acknowledged).to_have_attribute("data-state", "acknowledged")
     expect(acknowledged).to_contain_text("acknowledged by test operator")
+    history = page.locator("tbody tr", has_text="test operator")  # the 24-hour table reads the historian
+    expect(history.first).to_contain_text("acknowledged")
     alert = served.call(lambda: served.twin.analytics.alerts.alerts[alert_id])  # type: ignore[union-attr]
     assert alert.state.value == "acknowledged"
     assert alert.acknowledged_by == "test operator"
@@ -262,8 +264,20 @@ def test_operator_changes_a_setpoint_and_the_plant_follows(
     expect(page.get_by_text(re.compile(r"168 written and read back after"))).to_be_visible()
     expect(row.get_by_test_id("current")).to_have_text("168 degC")
     assert served.call(lambda: served.plant.engine.values[signal]) == 168  # type: ignore[union-attr]
+    # a speed setpoint can be tried on the simulation first: nothing is written
+    speed = page.locator('[data-setpoint="speed"]')
+    speed.get_by_label("new value").fill("110")
+    speed.get_by_role("button", name="Review…").click()
+    dialog.get_by_role("button", name="Try on simulation").click()
+    expect(dialog.get_by_test_id("outcome")).to_contain_text(
+        re.compile(r"On the simulation: throughput [-+][\d,]+ /h \(95 % CI [-+][\d,]+ to [-+][\d,]+\); the bottleneck"),
+        timeout=30_000,
+    )
+    dialog.get_by_role("button", name="Cancel").click()
+    expect(speed.get_by_test_id("current")).to_have_text("100 %")
     entries = served.call(lambda: served.twin.security.audit.entries(0, float("inf"), action="setpoint"))  # type: ignore[union-attr]
-    assert [(e.who, e.result) for e in entries[:2]] == [("test operator", "ok"), ("test operator", "refused")]
+    outcomes = [(e.target.rsplit("/", 1)[-1], e.result) for e in entries[:3]]
+    assert outcomes == [("speed", "dry_run"), ("glue_temp_sp", "ok"), ("glue_temp_sp", "refused")]
 
 
 def test_screenshots_for_the_docs(open_as: Callable[[Role, str], Page]) -> None:
