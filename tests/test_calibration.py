@@ -191,6 +191,9 @@ def test_the_cli_calibrates_from_the_historian_file(recorded: Recorded, tmp_path
     assert fill["processing_time"]["family"] == "lognormal"
     assert abs(doc["validation"]["relative_difference"]) < 0.03
     assert load_model(out).enterprise.sites[0].areas[0].lines[0].stations[1].sim.time_to_repair is not None
+    simulated = CliRunner().invoke(app, ["simulate", str(out), "--hours", "1", "--replications", "2", "--json"])
+    assert simulated.exit_code == 0, simulated.output
+    assert json.loads(simulated.output)["throughput_per_h"]["mean"] > 0
     table = CliRunner().invoke(app, ["calibrate", str(MODEL), *window, "--replications", "5"])
     assert table.exit_code == 0, table.output
     assert "plausible" in table.output or "NOT reproduced" in table.output
