@@ -15,7 +15,7 @@ from ..security import Role
 from .session import Session
 from .shell import REFRESH_S
 
-__all__ = ["AlertList", "alert_list", "alerts_page"]
+__all__ = ["AlertList", "alerts_page"]
 
 _SEVERITY = {
     Severity.CRITICAL: ("#c62828", "error"),
@@ -36,7 +36,10 @@ def _ago(t: float) -> str:
 
 
 class AlertList:
-    """A list of alerts rebuilt only when an alert in it changes (so buttons stay put between refreshes)."""
+    """A live list of alerts, rebuilt only when one of them changes (so buttons stay put between refreshes).
+
+    With the session of an operator or above, each open alert has an Acknowledge button.
+    """
 
     def __init__(self, twin: Twin, source: Callable[[], list[Alert]], session: Session | None) -> None:
         self.twin = twin
@@ -94,17 +97,12 @@ class AlertList:
         self.refresh()
 
 
-def alert_list(twin: Twin, source: Callable[[], list[Alert]], session: Session | None = None) -> AlertList:
-    """A live list of alerts; with a session of an operator or above, each open one has an Acknowledge button."""
-    return AlertList(twin, source, session)
-
-
 def alerts_page(twin: Twin, session: Session) -> None:
     """Open alerts (acknowledge) and the alerts of the last 24 hours."""
     ui.label("Open").classes("text-base font-medium text-slate-700")
     if not session.may(Role.OPERATOR):
         ui.label("Sign in as an operator to acknowledge alerts.").classes("text-sm text-slate-500")
-    active = alert_list(twin, twin.analytics.alerts.active, session)
+    active = AlertList(twin, twin.analytics.alerts.active, session)
     ui.label("Last 24 hours").classes("text-base font-medium text-slate-700 mt-4")
     columns = [
         {"name": "raised", "label": "Raised", "field": "raised", "align": "left"},

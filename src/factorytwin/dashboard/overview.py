@@ -7,7 +7,7 @@ import time
 from nicegui import ui
 
 from ..runtime import Twin
-from .alerts import alert_list
+from .alerts import AlertList
 from .drawing import STATE_COLOURS, line_svg, percent
 from .shell import REFRESH_S, station_href, tile
 from .view import StationView, shared_line_view
@@ -33,7 +33,7 @@ def _line_section(twin: Twin, path: str) -> None:
     with ui.row().classes("w-full gap-4 items-stretch"):
         throughput, target = tile("Throughput", "", "", "throughput")
         oee, apq = tile("Line OEE", "", "", "line-oee")
-        bottleneck, share = tile("Bottleneck", "", "", "bottleneck")
+        bottleneck, bottleneck_note = tile("Bottleneck", "", "", "bottleneck")
         open_alerts, newest = tile("Open alerts", "", "", "open-alerts")
     ui.label("Stations").classes("text-base font-medium text-slate-700 mt-2")
     with ui.row().classes("w-full gap-4 items-stretch"):
@@ -43,7 +43,7 @@ def _line_section(twin: Twin, path: str) -> None:
             ui.label("Active alerts").classes("text-base font-medium text-slate-700")
             ui.space()
             ui.link("All alerts →", "/alerts").classes("text-sm")
-        alerts = alert_list(twin, lambda: latest[0].alerts[:6])
+        alerts = AlertList(twin, lambda: latest[0].alerts[:6], None)
 
     def refresh() -> None:
         v = latest[0] = shared_line_view(twin, path)
@@ -58,7 +58,9 @@ def _line_section(twin: Twin, path: str) -> None:
         apq.set_text(f"A {percent(k.availability)} · P {percent(k.effectiveness)} · Q {percent(k.quality_rate)}")
         names = {st.path: st.name for st in v.stations}
         bottleneck.set_text(names.get(v.bottleneck or "", "—"))
-        share.set_text(f"right now: {names.get(v.momentary or '', '—')}")
+        bottleneck_note.set_text(
+            f"{percent(v.bottleneck_share)} of the time · right now: {names.get(v.momentary or '', '—')}"
+        )
         open_alerts.set_text(str(len(v.alerts)))
         newest.set_text(v.alerts[0].message if v.alerts else "all clear")
         for st in v.stations:

@@ -12,7 +12,7 @@ from ..core.spc import Capability, SpcProcessor
 from ..events import Quality
 from ..model import AssetInfo, Role, SignalInfo
 from ..runtime import Twin
-from .alerts import alert_list
+from .alerts import AlertList
 from .charts import spc_options, trend_options
 from .drawing import STATE_COLOURS, percent, timeline_svg
 from .health import health_panel
@@ -75,7 +75,7 @@ def station_page(twin: Twin, station: AssetInfo, session: Session) -> None:
                 spc_charts[s.path] = ui.echart({}).classes("w-full h-80").props(f'data-spc="{s.signal.id}"')
                 capability[s.path] = ui.label().classes("text-sm text-slate-600")
     ui.label("Alerts").classes("text-base font-medium text-slate-700 mt-2")
-    alerts = alert_list(twin, lambda: [a for a in twin.analytics.alerts.active() if a.station == path], session)
+    alerts = AlertList(twin, lambda: [a for a in twin.analytics.alerts.active() if a.station == path], session)
 
     def refresh_live() -> None:
         now, started = station_state(twin, path)

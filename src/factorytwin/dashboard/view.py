@@ -59,6 +59,7 @@ class LineView:
     throughput_per_h: float
     target_per_h: float | None
     bottleneck: str | None  # main bottleneck of the window (station path)
+    bottleneck_share: float  # the fraction of the window it was the bottleneck (sole or shifting)
     momentary: str | None  # the station that is the bottleneck right now
     alerts: list[Alert]
 
@@ -110,6 +111,7 @@ def line_view(twin: Twin, line_path: str) -> LineView:
         throughput_per_h=good / ((t1 - t0) / 3600),
         target_per_h=info.line.target_rate,
         bottleneck=result.main,
+        bottleneck_share=next((s.total for s in result.shares if s.station == result.main), 0.0),
         momentary=result.timeline[-1][2] if result.timeline else None,
         alerts=alerts,
     )
