@@ -47,10 +47,10 @@ async def test_metrics_report_the_stream_sources_and_stream_clients(
     assert first[("factorytwin_source_samples_total", (("source", "plant"),))] > 0
     assert first[("factorytwin_source_errors_total", (("source", "plant"),))] == 0
     subscribers = {dict(labels)["subscriber"] for name, labels in first if name == "factorytwin_bus_queue_batches"}
-    assert subscribers == {"live-state", "historian", "analytics", "changes"}
-    changes = (("policy", "drop_oldest"), ("subscriber", "changes"))
-    assert first[("factorytwin_bus_dropped_samples_total", changes)] == 0
-    assert first[("factorytwin_bus_delivered_samples_total", changes)] > 0
+    assert subscribers == {"live-state", "historian", "analytics"}
+    live = (("policy", "block"), ("subscriber", "live-state"))
+    assert first[("factorytwin_bus_dropped_samples_total", live)] == 0
+    assert first[("factorytwin_bus_delivered_samples_total", live)] > 0
     assert first[("factorytwin_historian_stored_samples_total", ())] >= 0
     assert first[("factorytwin_stream_clients", ())] == 0
     assert {dict(labels)["severity"] for name, labels in first if name == "factorytwin_alerts_active"} == {

@@ -150,12 +150,10 @@ class Twin(Service):
         state_sub = self.bus.subscribe("live-state")
         history_sub = self.bus.subscribe("historian")
         analytics_sub = self.bus.subscribe("analytics")
-        changes_sub = self.bus.subscribe("changes", 1024, "drop_oldest")  # readers never hold up the stream
         self._consumers = [
             asyncio.create_task(self._consume(state_sub, self._apply_state), name="live-state"),
             asyncio.create_task(self._consume(history_sub, self.historian.append), name="historian"),
             asyncio.create_task(self._consume(analytics_sub, self._analyze), name="analytics"),
-            asyncio.create_task(self._consume(changes_sub, self.changes.publish), name="changes"),
         ]
         if self.notifier is not None:
             self._tasks.append(asyncio.create_task(self.notifier.run(), name="alert-webhook"))
@@ -248,6 +246,7 @@ class Twin(Service):
 
     async def _apply_state(self, batch: Batch) -> None:
         self.state.apply(batch)
+        self.changes.publish(batch)  # never waits; in step with the live state a new reader starts from
         async with self._changed:
             self._changed.notify_all()
 

@@ -1,6 +1,8 @@
 """Live changes for many readers without letting any of them slow the stream.
 
-`ChangeFeed.publish` hands each batch to every open `LatestValues` buffer and never waits: a buffer
+`ChangeFeed.publish` hands each batch to every open `LatestValues` buffer and never waits (the twin
+calls it from its live-state consumer, right after the batch is applied, so a new reader's first
+values, taken from the live state, and the changes it gets after them line up): a buffer
 keeps only the latest sample per signal (under its path prefix) until its reader takes them. A
 reader that falls behind therefore gets the latest values, never a backlog, and memory stays
 bounded by the number of signals it watches.
@@ -10,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 
-from ..columns import Batch
+from ..columns import Batch, SampleColumns
 from ..events import Quality, Sample
 
 __all__ = ["ChangeFeed", "LatestValues", "under"]
@@ -34,17 +36,22 @@ class LatestValues:
 
     def offer(self, batch: Batch) -> None:
         """Keep the samples under the prefix, each replacing an older pending one of its signal."""
+        if isinstance(batch, SampleColumns):  # only the last value of each signal becomes a Sample
+            signals, prefix = batch.signals, self.prefix
+            matching = [i for i, path in enumerate(signals) if not prefix or under(path, prefix)]
+            last = {signals[i]: i for i in matching}
+            self._keep([batch.sample(i) for i in last.values()], len(matching))
+        else:
+            self._keep([s for s in batch if not self.prefix or under(s.signal, self.prefix)])
+
+    def _keep(self, samples: list[Sample], offered: int | None = None) -> None:
         pending = self._pending
-        prefix = self.prefix
         before = len(pending)
-        offered = 0
-        for s in batch:
-            if prefix and not under(s.signal, prefix):
-                continue
-            offered += 1
+        for s in samples:
             old = pending.get(s.signal)
             if old is None or s.source_time >= old.source_time or s.quality is Quality.STALE:
                 pending[s.signal] = s
+        offered = len(samples) if offered is None else offered
         if offered:
             self.offered += offered
             self.coalesced += offered - (len(pending) - before)
@@ -89,7 +96,7 @@ class ChangeFeed:
             for key in self._retired:
                 self._retired[key] += getattr(reader, key)
 
-    async def publish(self, batch: Batch) -> None:
+    def publish(self, batch: Batch) -> None:
         """Offer a batch to every reader (never waits on any of them)."""
         self.published += len(batch)
         for reader in self._readers:
