@@ -17,7 +17,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 
-from ..calibrate import calibrate, read_history, warm_start
+from ..calibrate import calibrate, good_parts, read_history, warm_start
 from ..clock import utc
 from ..model import LineInfo, Role
 from ..runtime import Twin
@@ -91,9 +91,11 @@ def calibration_router(twin: Twin) -> APIRouter:
             age = max(now - status.since, 0.0) if status.since is not None else 0.0
             states.append(StationStart(status.state, age))
         warm = warm_start(info, levels, states)
-        analytics = twin.analytics
-        since = max(period.start, analytics.origin if analytics.origin is not None else now)
-        made, _ = analytics.production.counts(info.stations[-1].path, since, now)
+        last, live = info.stations[-1].path, twin.analytics
+        if live.origin is not None and live.origin <= period.start:  # the twin saw the whole shift
+            made = live.production.counts(last, period.start, now)[0]
+        else:  # it started during the shift: what the historian holds since the shift began
+            made = await good_parts(twin.historian, twin.index, last, period.start, now)
         target = info.line.target_rate * period.planned_seconds / 3600 if info.line.target_rate else None
         try:
             # a worker thread: the event loop (and a virtual plant on it) keeps going while it runs
@@ -108,7 +110,6 @@ def calibration_router(twin: Twin) -> APIRouter:
             "shift": period.name,
             "shift_start": _iso(period.start),
             "shift_end": _iso(period.end),
-            "counted_since": _iso(since),
             "start": {
                 "buffers": list(warm.buffers),
                 "stations": {

@@ -6,7 +6,7 @@ processing time, failures and scrap and validates the calibrated line on the win
 """
 
 from .fit import Fit, fit
-from .history import LineHistory, StationHistory, read_history, warm_start
+from .history import LineHistory, StationHistory, good_parts, read_history, warm_start
 from .line import Calibration, Validation, calibrate
 from .station import Interval, StationFit, calibrate_station
 from .yaml_out import write_calibrated
@@ -22,6 +22,7 @@ __all__ = [
     "calibrate",
     "calibrate_station",
     "fit",
+    "good_parts",
     "read_history",
     "warm_start",
     "write_calibrated",

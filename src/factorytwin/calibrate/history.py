@@ -18,7 +18,7 @@ from ..historian.base import Historian
 from ..model import LineInfo, PlantIndex, Role
 from ..sim.warm import StationStart, WarmStart
 
-__all__ = ["LineHistory", "StationHistory", "read_history", "warm_start"]
+__all__ = ["LineHistory", "StationHistory", "good_parts", "read_history", "warm_start"]
 
 _MAX_SAMPLES = 10_000_000
 
@@ -72,12 +72,7 @@ async def read_history(
     }
     levels = [b.by_role(Role.LEVEL) for b in info.buffers]
     before = {s.signal: s for s in await historian.initial(start)}
-    samples: list[Sample] = [before[p] for p in wanted if p in before]
-    for path in sorted(wanted):
-        samples += await historian.query(path, start, end, _MAX_SAMPLES)
-    samples.sort(key=lambda s: s.source_time)
-    production = Production(index)
-    production.apply(samples)
+    production = await _production(historian, index, wanted, before, start, end)
     stations, states = [], []
     for asset in info.stations:
         raw = await historian.intervals(start, end, asset.path)
@@ -92,6 +87,29 @@ async def read_history(
         usable = sample is not None and sample.quality is Quality.GOOD and isinstance(sample.value, int | float)
         level_of[buffer.asset.id] = int(sample.value) if usable else 0  # type: ignore[union-attr, arg-type]
     return LineHistory(info, start, end, stations, warm_start(info, level_of, states))
+
+
+async def good_parts(historian: Historian, index: PlantIndex, station: str, start: float, end: float) -> int:
+    """Good parts a station counted in [start, end), from its ``good_count`` history."""
+    counter = index.assets[station].by_role(Role.GOOD_COUNT)
+    if counter is None:
+        return 0
+    before = {s.signal: s for s in await historian.initial(start) if s.signal == counter.path}
+    production = await _production(historian, index, {counter.path}, before, start, end)
+    return production.counts(station, start, end)[0]
+
+
+async def _production(
+    historian: Historian, index: PlantIndex, signals: set[str], before: dict[str, Sample], start: float, end: float
+) -> Production:
+    """Counts and cycle times of the signals in [start, end); the last values before it are the baselines."""
+    samples: list[Sample] = [before[p] for p in signals if p in before]
+    for path in sorted(signals):
+        samples += await historian.query(path, start, end, _MAX_SAMPLES)
+    samples.sort(key=lambda s: s.source_time)
+    production = Production(index)
+    production.apply(samples)
+    return production
 
 
 def _at(intervals: list[StateInterval], t: float) -> StationStart:
