@@ -171,6 +171,7 @@ def test_overview_draws_the_line_and_updates_live(open_as: Callable[[Role, str],
     first = throughput.inner_text()
     expect(throughput).not_to_have_text(first, timeout=15_000)  # live: no reload
     expect(page.get_by_test_id("line-oee")).to_have_text(re.compile(r"\d+ %"))
+    expect(page.get_by_test_id("rate").locator("canvas")).to_be_attached()
 
 
 def test_station_page_shows_trends_timeline_oee_and_spc(open_as: Callable[[Role, str], Page]) -> None:

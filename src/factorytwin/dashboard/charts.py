@@ -11,7 +11,7 @@ from typing import Any
 from ..core.spc import Chart
 from ..model import SignalInfo
 
-__all__ = ["Point", "spc_options", "trend_options"]
+__all__ = ["Point", "rate_options", "spc_options", "trend_options"]
 
 Point = tuple[float, float]  # (POSIX seconds, value)
 
@@ -65,6 +65,34 @@ def trend_options(info: SignalInfo, points: Sequence[Point]) -> dict[str, Any]:
                 "itemStyle": {"color": "#1f4e79"},
                 "markArea": {"silent": True, "itemStyle": {"color": "rgba(46,125,50,0.10)"}, "data": area},
                 "markLine": {"silent": True, "symbol": "none", "data": limits},
+            }
+        ],
+    }
+
+
+def rate_options(points: Sequence[Point], target: float | None) -> dict[str, Any]:
+    """The line's output rate (good parts per hour) over the window, with its target as a dashed line."""
+    data = [[round(t * 1000), round(v, 1)] for t, v in points]
+    _, hi = _bounds([v for _, v in points] + ([target] if target else []) + [0.0])
+    label = {"formatter": f"target {target:,.0f}"} if target else {}
+    marks = [{"yAxis": target, "lineStyle": _CONTROL, "label": label}] if target else []
+    return {
+        "animation": False,
+        "grid": {"left": 56, "right": 96, "top": 16, "bottom": 26},
+        "tooltip": {"trigger": "axis"},
+        "xAxis": {"type": "time", **_AXIS},
+        "yAxis": {"type": "value", "min": 0, "max": round(hi, 0), **_AXIS, **_SPLIT},
+        "series": [
+            {
+                "type": "line",
+                "name": "good/h",
+                "data": data,
+                "step": "end",
+                "showSymbol": len(data) < 3,
+                "lineStyle": {"width": 2, "color": "#1f4e79"},
+                "itemStyle": {"color": "#1f4e79"},
+                "areaStyle": {"color": "rgba(31,78,121,0.08)"},
+                "markLine": {"silent": True, "symbol": "none", "data": marks},
             }
         ],
     }

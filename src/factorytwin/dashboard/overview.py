@@ -8,6 +8,7 @@ from nicegui import ui
 
 from ..runtime import Twin
 from .alerts import AlertList
+from .charts import rate_options
 from .drawing import STATE_COLOURS, line_svg, percent
 from .shell import REFRESH_S, station_href, tile
 from .view import StationView, shared_line_view
@@ -35,6 +36,9 @@ def _line_section(twin: Twin, path: str) -> None:
         oee, apq = tile("Line OEE", "", "", "line-oee")
         bottleneck, bottleneck_note = tile("Bottleneck", "", "", "bottleneck")
         open_alerts, newest = tile("Open alerts", "", "", "open-alerts")
+    with ui.card().classes("w-full shadow-none border border-slate-200"):
+        ui.label("Output rate · good parts per hour").classes("text-sm text-slate-500")
+        rate = ui.echart(rate_options(view.rate, view.target_per_h)).classes("w-full h-40").props('data-testid="rate"')
     ui.label("Stations").classes("text-base font-medium text-slate-700 mt-2")
     with ui.row().classes("w-full gap-4 items-stretch"):
         cards = {st.path: _StationCard(st) for st in view.stations}
@@ -66,6 +70,9 @@ def _line_section(twin: Twin, path: str) -> None:
         for st in v.stations:
             cards[st.path].update(st, st.path == v.bottleneck)
         alerts.refresh()
+        rate.options.clear()
+        rate.options.update(rate_options(v.rate, v.target_per_h))
+        rate.update()
 
     refresh()
     ui.timer(REFRESH_S, refresh)

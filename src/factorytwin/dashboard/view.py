@@ -6,6 +6,7 @@ Every figure covers the KPI window: the last hour, or since the twin started if 
 
 from __future__ import annotations
 
+import itertools
 import time
 from dataclasses import dataclass
 
@@ -16,7 +17,16 @@ from ..model import LineInfo, Role
 from ..model.schema import Buffer
 from ..runtime import Twin
 
-__all__ = ["BufferView", "LineView", "StationView", "kpi_window", "line_view", "shared_line_view", "station_state"]
+__all__ = [
+    "BufferView",
+    "LineView",
+    "StationView",
+    "kpi_window",
+    "line_view",
+    "rate_series",
+    "shared_line_view",
+    "station_state",
+]
 
 WINDOW_S = 3600.0
 _cache: dict[tuple[int, str], tuple[float, LineView]] = {}
@@ -62,6 +72,7 @@ class LineView:
     bottleneck_share: float  # the fraction of the window it was the bottleneck (sole or shifting)
     momentary: str | None  # the station that is the bottleneck right now
     alerts: list[Alert]
+    rate: list[tuple[float, float]]  # (bucket end, good parts per hour) over the window, oldest first
 
     def buffer_after(self, station: StationView) -> BufferView | None:
         """The buffer a station feeds, if any."""
@@ -114,7 +125,19 @@ def line_view(twin: Twin, line_path: str) -> LineView:
         bottleneck_share=next((s.total for s in result.shares if s.station == result.main), 0.0),
         momentary=result.timeline[-1][2] if result.timeline else None,
         alerts=alerts,
+        rate=rate_series(twin, info.stations[-1].path, t0, t1),
     )
+
+
+def rate_series(twin: Twin, station: str, start: float, end: float, buckets: int = 30) -> list[tuple[float, float]]:
+    """Good parts per hour a station counted in equal buckets (at least 30 s wide) ending at ``end``."""
+    width = max((end - start) / buckets, 30.0)
+    edges = [end - k * width for k in range(buckets, -1, -1) if end - k * width >= start - 1e-9]
+    out = []
+    for a, b in itertools.pairwise(edges):
+        good, _ = twin.analytics.production.counts(station, a, b)
+        out.append((b, good * 3600 / width))
+    return out
 
 
 def shared_line_view(twin: Twin, line_path: str, max_age_s: float = 1.0) -> LineView:
