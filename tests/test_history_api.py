@@ -114,6 +114,7 @@ async def test_buckets_reductions_and_exports_agree_with_the_stored_samples(
         ("/api/export", {"signals": f"{TEMP},acme/nowhere"}, 404, "unknown signal 'acme/nowhere'"),
         ("/api/export", {"signals": " , "}, 422, "at least one signal"),
         ("/api/export", {"signals": TEMP, "format": "xlsx"}, 422, "parquet"),
+        ("/api/export", {"signals": TEMP, "start": "0001-01-01T00:00:00+14:00"}, 422, "between the years 1 and 9999"),
     ],
 )
 async def test_bad_history_queries_get_a_clear_error(

@@ -88,8 +88,12 @@ def history_router(twin: Twin) -> APIRouter:
     router = APIRouter(prefix="/api", tags=["history"])
 
     def window(start: datetime | None, end: datetime | None) -> tuple[float, float]:
-        t_end = (utc(end) if end else twin.clock.now()).timestamp()
-        t_start = utc(start).timestamp() if start else t_end - 3600
+        try:
+            t_end = (utc(end) if end else twin.clock.now()).timestamp()
+            t_start = utc(start).timestamp() if start else t_end - 3600
+            _at(t_start), _at(t_end)  # both must be representable in UTC
+        except (OverflowError, ValueError):
+            raise HTTPException(422, "start and end must lie between the years 1 and 9999 in UTC") from None
         if t_start >= t_end:
             raise HTTPException(422, "start must be before end")
         return t_start, t_end
@@ -105,7 +109,9 @@ def history_router(twin: Twin) -> APIRouter:
         signal: Signal,
         start: Start = None,
         end: End = None,
-        interval: Annotated[float | None, Query(gt=0, description="Bucket width in seconds")] = None,
+        interval: Annotated[
+            float | None, Query(gt=0, allow_inf_nan=False, description="Bucket width in seconds")
+        ] = None,
         count: Annotated[int, Query(ge=1, le=10_000, description="Number of buckets, when no interval")] = 100,
     ) -> BucketsOut:
         """Count, min, max, avg, first and last of a signal's usable values per time bucket."""
