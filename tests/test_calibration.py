@@ -155,6 +155,9 @@ def test_the_calibrated_model_file_is_valid_and_keeps_the_rest(recorded: Recorde
     line = model.enterprise.sites[0].areas[0].lines[0]
     assert [s.sim for s in line.stations] == [s.sim for s in recorded.calibration.line.stations]
     assert "# A small line with known parameters" in text  # comments stay
+    calibrated = ("sim:", "processing_time:", "time_to_failure:", "time_to_repair:", "scrap_rate:")
+    rest = [[x for x in t.splitlines() if not x.strip().startswith(calibrated)] for t in (source, text)]
+    assert rest[0] == rest[1]  # everything but the sim blocks is as it was, layout included
     assert "calibrated from" in text
     assert model.sources == load_model(MODEL).sources
 

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap
 
 from ..model import parse_model
 from ..model.schema import Distribution
@@ -27,6 +28,8 @@ def calibrated_yaml(source: str, calibration: Calibration) -> str:
     """The model file ``source`` (YAML text) with the calibrated stations' ``sim`` blocks."""
     yaml = YAML(typ="rt")
     yaml.width = 120
+    yaml.preserve_quotes = True
+    yaml.indent(mapping=2, sequence=4, offset=2)  # the layout of factorytwin's model files
     data = yaml.load(source)
     line = _line(data, calibration.line_path)
     stamp = f"calibrated from {_iso(calibration.start)} to {_iso(calibration.end)}" + (
@@ -70,12 +73,16 @@ def _line(data: Any, path: str) -> Any:
     raise KeyError(path)
 
 
-def _dist(d: Distribution) -> dict[str, Any]:
+def _dist(d: Distribution) -> CommentedMap:
+    """A distribution on one line, as the model files write them: ``{dist: normal, mean: 1.2, cv: 0.1}``."""
+    out = CommentedMap({"dist": d.dist})
     if d.dist == "empirical":
-        return {"dist": "empirical", "values": list(d.values or [])}
-    out: dict[str, Any] = {"dist": d.dist, "mean": _round(d.mean)}
-    if d.cv and d.dist in ("normal", "lognormal"):
-        out["cv"] = _round(d.cv)
+        out["values"] = list(d.values or [])
+    else:
+        out["mean"] = _round(d.mean)
+        if d.cv and d.dist in ("normal", "lognormal"):
+            out["cv"] = _round(d.cv)
+    out.fa.set_flow_style()
     return out
 
 
