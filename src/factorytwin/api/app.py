@@ -11,11 +11,11 @@ from .. import __version__
 from ..clock import utc
 from ..runtime import Twin
 from .analytics import analytics_router
-from .maintenance import maintenance_router
 from .auth import TokenGate, document_security
 from .calibration import calibration_router
 from .control import control_router
 from .history import history_router
+from .maintenance import maintenance_router
 from .metrics import metrics_router
 from .schemas import AssetOut, AssetState, HistoryOut, LineOut, PointOut, SignalValue, StateOut, to_iso
 from .stream import stream_router
