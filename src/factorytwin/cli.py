@@ -22,7 +22,6 @@ from .api import create_app
 from .auth_cli import AuthDb, TlsCert, TlsKey, open_security, print_demo_tokens, register, tls_options
 from .broker import EmbeddedBroker
 from .calib_cli import register as register_calibration
-from .maint_cli import register as register_maintenance
 from .connect.mqtt_browse import browse_mqtt
 from .connect.opcua_browse import browse_opcua
 from .dashboard import mount_dashboard
@@ -30,6 +29,7 @@ from .errors import FactoryTwinError, ModelError
 from .historian import DuckDBHistorian
 from .logs import LogFormat, log_handler
 from .loopback import free_port, local_sources
+from .maint_cli import register as register_maintenance
 from .model import PlantIndex, PlantModel, json_schema, load_model, parse_model, relocate
 from .model.skeleton import skeleton_yaml
 from .plan_cli import register as register_planning
