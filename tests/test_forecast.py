@@ -15,15 +15,18 @@ from typer.testing import CliRunner
 
 from factorytwin.api import create_app
 from factorytwin.cli import app as cli
+from factorytwin.clock import ManualClock
 from factorytwin.events import StationState
 from factorytwin.loopback import free_port
+from factorytwin.model import parse_model
 from factorytwin.model.schema import Buffer, Distribution, Line, Station, StationSim
 from factorytwin.runtime import Twin
+from factorytwin.security import Role
 from factorytwin.sim import SimulationError, run
 from factorytwin.sim.forecast import forecast
 from factorytwin.sim.warm import StationStart, WarmStart
 
-from .conftest import LINE
+from .conftest import LINE, ROOT, bearer
 
 
 def two_stations() -> Line:
@@ -165,3 +168,20 @@ async def calibration_endpoint_on_the_twins_own_history(api: httpx.AsyncClient, 
     too_long = {"start": (end - timedelta(days=40)).isoformat(), "end": end.isoformat()}
     assert (await api.get("/api/calibration", params=too_long)).status_code == 422
     assert (await api.get("/api/calibration", params={"line": "acme/nowhere"})).status_code == 404
+
+
+async def test_no_forecast_outside_a_shift() -> None:
+    """A line working 06:00-14:00 on weekdays, asked on a Sunday night: 409, nothing simulated."""
+    text = (ROOT / "tests" / "data" / "calibration_line.yaml").read_text()
+    text = text.replace(
+        "    - id: test\n",
+        "    - id: test\n      calendar: {shifts: [{name: early, start: '06:00', end: '14:00'}], "
+        "days: [mon, tue, wed, thu, fri]}\n",
+    )
+    twin = Twin(parse_model(text), clock=ManualClock(datetime(2026, 11, 22, 3, 0, tzinfo=UTC)))  # a Sunday
+    token = twin.security.tokens.create(Role.ENGINEER, "test")[1]
+    transport = httpx.ASGITransport(app=create_app(twin))
+    async with httpx.AsyncClient(transport=transport, base_url="http://twin", headers=bearer(token)) as client:
+        response = await client.get("/api/forecast")
+    assert response.status_code == 409
+    assert response.json()["detail"] == "no shift of line 'acme/test/hall/line' is running now"
