@@ -70,8 +70,8 @@ def trend_options(info: SignalInfo, points: Sequence[Point]) -> dict[str, Any]:
     }
 
 
-def rate_options(points: Sequence[Point], target: float | None) -> dict[str, Any]:
-    """The line's output rate (good parts per hour) over the window, with its target as a dashed line."""
+def rate_options(points: Sequence[Point], target: float | None, start: float, end: float) -> dict[str, Any]:
+    """The line's output rate (good parts per hour) over [start, end], with its target as a dashed line."""
     data = [[round(t * 1000), round(v, 1)] for t, v in points]
     _, hi = _bounds([v for _, v in points] + ([target] if target else []) + [0.0])
     label = {"formatter": f"target {target:,.0f}"} if target else {}
@@ -80,7 +80,7 @@ def rate_options(points: Sequence[Point], target: float | None) -> dict[str, Any
         "animation": False,
         "grid": {"left": 56, "right": 96, "top": 16, "bottom": 26},
         "tooltip": {"trigger": "axis"},
-        "xAxis": {"type": "time", **_AXIS},
+        "xAxis": {"type": "time", "min": round(start * 1000), "max": round(end * 1000), **_AXIS},
         "yAxis": {"type": "value", "min": 0, "max": round(hi, 0), **_AXIS, **_SPLIT},
         "series": [
             {

@@ -38,7 +38,8 @@ def _line_section(twin: Twin, path: str) -> None:
         open_alerts, newest = tile("Open alerts", "", "", "open-alerts")
     with ui.card().classes("w-full shadow-none border border-slate-200"):
         ui.label("Output rate · good parts per hour").classes("text-sm text-slate-500")
-        rate = ui.echart(rate_options(view.rate, view.target_per_h)).classes("w-full h-40").props('data-testid="rate"')
+        rate = ui.echart(rate_options(view.rate, view.target_per_h, view.start, view.end)).classes("w-full h-40")
+        rate.props('data-testid="rate"')
     ui.label("Stations").classes("text-base font-medium text-slate-700 mt-2")
     with ui.row().classes("w-full gap-4 items-stretch"):
         cards = {st.path: _StationCard(st) for st in view.stations}
@@ -71,7 +72,7 @@ def _line_section(twin: Twin, path: str) -> None:
             cards[st.path].update(st, st.path == v.bottleneck)
         alerts.refresh()
         rate.options.clear()
-        rate.options.update(rate_options(v.rate, v.target_per_h))
+        rate.options.update(rate_options(v.rate, v.target_per_h, v.start, v.end))
         rate.update()
 
     refresh()
