@@ -250,3 +250,16 @@ def test_time_dependent_failures_are_at_risk_whenever_the_station_is_not_down() 
     assert wrong.mtbf is not None
     assert wrong.mtbf.high < 0.7 * 50.0
     assert timed.as_dict()["mttr"]["low"] is not None
+
+
+def test_a_station_that_never_ran_keeps_the_models_failure_law() -> None:
+    b = Station(id="b", sim=StationSim(processing_time=Distribution(mean=1.0), mtbf=50.0, mttr=5.0))
+    idle = StationHistory("b", [StateInterval("b", StationState.STARVED, 0.0, 3600.0)], [], 0, 0)
+    fitted = calibrate_station(b, idle, 0.0, 3600.0)
+    assert fitted.sim == b.sim
+    assert fitted.processing_source == "model"
+    assert fitted.notes == [
+        "neither cycle times nor parts: processing time kept from the model",
+        "no time at risk of failure: failure law kept from the model",
+        "no parts counted: scrap rate kept from the model",
+    ]

@@ -105,14 +105,16 @@ def calibrate_station(station: Station, h: StationHistory, start: float, end: fl
     mttr_est = Estimate.of(repairs, level) if repairs else None
     mttr = Interval(mttr_est.mean, mttr_est.low, mttr_est.high) if mttr_est else None
     ttf, ttr = fit(ttf_values), fit(repairs)
-    if n == 0 and sim.failure_law() is not None:
+    if at_risk <= 0:
+        notes.append("no time at risk of failure: failure law kept from the model")
+    elif n == 0 and sim.failure_law() is not None:
         notes.append(f"no failure in {at_risk / 3600:.3g} h at risk: the calibrated station never fails")
     parts = h.good + h.scrap
     scrap_rate = _wilson(h.scrap, parts, level) if parts else None
     if scrap_rate is None:
         notes.append("no parts counted: scrap rate kept from the model")
     data = sim.model_dump(exclude_none=True)
-    for key in ("mtbf", "mttr", "time_to_failure", "time_to_repair"):
+    for key in ("mtbf", "mttr", "time_to_failure", "time_to_repair") if at_risk > 0 else ():
         data.pop(key, None)
     if processing is not None:
         data["processing_time"] = _tidy(processing.dist)
