@@ -4,6 +4,7 @@ neither slows the twin nor gets a backlog."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
 import time
@@ -21,17 +22,19 @@ from factorytwin.columns import SampleColumns
 from factorytwin.core.changes import ChangeFeed
 from factorytwin.events import Sample
 from factorytwin.loopback import free_port
+from factorytwin.model import PlantModel
 from factorytwin.plant import VirtualPlant
 from factorytwin.runtime import Twin
+from factorytwin.security import Role
 
 from .conftest import LINE, bearer
 
 FILLER = f"{LINE}/filler"
 
 
-@pytest.fixture
-async def server(twin: Twin) -> AsyncIterator[str]:
-    """The twin's API served by uvicorn on a free loopback port."""
+@contextlib.asynccontextmanager
+async def serve(twin: Twin) -> AsyncIterator[str]:
+    """The twin's API served by uvicorn on a free loopback port: the stream's URL."""
     port = free_port()
     config = uvicorn.Config(create_app(twin), host="127.0.0.1", port=port, log_level="warning", lifespan="off")
     srv = uvicorn.Server(config)
@@ -42,6 +45,12 @@ async def server(twin: Twin) -> AsyncIterator[str]:
     yield f"ws://127.0.0.1:{port}/api/stream"
     srv.should_exit = True
     await asyncio.wait_for(task, 10)
+
+
+@pytest.fixture
+async def server(twin: Twin) -> AsyncIterator[str]:
+    async with serve(twin) as url:
+        yield url
 
 
 async def receive(ws: ClientConnection, timeout: float = 10) -> dict[str, Any]:
@@ -74,15 +83,16 @@ async def test_current_values_then_live_changes_under_the_path_only(
     assert all(b - a >= 0.399 for a, b in pairwise(times)), times
 
 
-async def test_a_token_is_needed_and_an_unknown_path_is_refused_with_a_clear_reason(
-    server: str, tokens: dict[str, str]
-) -> None:
-    with pytest.raises(InvalidStatus) as refused:
-        await connect(f"{server}?path={FILLER}")
-    assert refused.value.response.status_code == 403
-    async with connect(f"{server}?path=acme/lyon/nowhere&token={tokens['viewer']}") as ws:
-        with pytest.raises(ConnectionClosed) as closed:
-            await receive(ws)
+async def test_a_token_is_needed_and_an_unknown_path_is_refused_with_a_clear_reason(model: PlantModel) -> None:
+    twin = Twin(model)  # not started: both are refused before any value is read
+    token = twin.security.tokens.create(Role.VIEWER, "test")[1]
+    async with serve(twin) as server:
+        with pytest.raises(InvalidStatus) as refused:
+            await connect(f"{server}?path={FILLER}")
+        assert refused.value.response.status_code == 403
+        async with connect(f"{server}?path=acme/lyon/nowhere&token={token}") as ws:
+            with pytest.raises(ConnectionClosed) as closed:
+                await receive(ws)
     assert closed.value.rcvd is not None
     assert closed.value.rcvd.code == 4404
     assert "unknown path 'acme/lyon/nowhere'" in closed.value.rcvd.reason

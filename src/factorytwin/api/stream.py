@@ -20,7 +20,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, WebSocket
 
-from ..core.changes import LatestValues
+from ..core.changes import LatestValues, under
 from ..events import Quality, Sample
 from ..model import PlantIndex, Role, SignalInfo
 from ..runtime import Twin
@@ -60,7 +60,7 @@ def stream_router(twin: Twin) -> APIRouter:
         if prefix and prefix not in nodes:
             await ws.close(UNKNOWN_PATH, f"unknown path '{prefix}'; see /api/assets"[:120])
             return
-        reader = twin.changes.open(prefix, _snapshot(twin))
+        reader = twin.changes.open(prefix, _snapshot(twin, prefix))
         tasks = {
             asyncio.create_task(_send(ws, reader, states, twin, interval_ms / 1000)),
             asyncio.create_task(_until_closed(ws)),
@@ -78,9 +78,13 @@ def stream_router(twin: Twin) -> APIRouter:
     return router
 
 
-def _snapshot(twin: Twin) -> list[Sample]:
-    """The live state as samples: what a new client sees first."""
-    return [Sample(p, s.source_time, s.receive_time, s.value, s.quality) for p, s in twin.state.signals.items()]
+def _snapshot(twin: Twin, prefix: str) -> list[Sample]:
+    """The live state under ``prefix`` as samples: what a new client sees first."""
+    return [
+        Sample(p, s.source_time, s.receive_time, s.value, s.quality)
+        for p, s in twin.state.signals.items()
+        if under(p, prefix)
+    ]
 
 
 async def _send(
