@@ -70,7 +70,7 @@ def advise(
         raise FactoryTwinError(f"no station of line '{line.line.id}' has a learned degradation model yet")
     model = LineModel.of(line, start)
     slowest = max(s.sim.processing_time.mean for s in line.line.stations)
-    lot = max(1, round(60.0 / slowest))
+    lot = max(1, round(120.0 / slowest))
 
     def priced(plan: Plan) -> Priced:
         return price(model, looks, plan, replications, seed, lot)

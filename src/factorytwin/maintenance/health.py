@@ -113,10 +113,12 @@ class HealthModel:
         self.station = station
         self.fresh = fresh
         self.signals = {s.path: SignalHealth(s) for s in signals}
+        self.version = 0  # changes whenever what is learned changes (degradations must be recomputed)
 
     def assess(self, time: float, age: float, window: int, means: dict[str, float]) -> Health | None:
         """Health from the means of window number ``window`` since the renewal (None while learning)."""
         if window < self.fresh:
+            self.version += 1
             for path, mean in means.items():
                 self.signals[path].add_fresh(mean)
         parts = self._parts(means)
@@ -144,6 +146,7 @@ class HealthModel:
 
     def failed(self, means: dict[str, float]) -> None:
         """The unit failed: remember each signal's excess over baseline in its last window."""
+        self.version += 1
         for path, mean in means.items():
             sig = self.signals[path]
             if sig.learned:

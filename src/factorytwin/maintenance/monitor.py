@@ -70,6 +70,16 @@ class _Station:
     sums: dict[str, list[float]] = field(default_factory=dict)  # path -> [sum, count]
     path: list[tuple[float, dict[str, float]]] = field(default_factory=list)  # (age, means) per window
     warned: bool = False
+    degradation: list[float] = field(default_factory=list)  # of the path's windows, as of version
+    version: int = -1
+
+    def degradations(self) -> list[float]:
+        """The degradation of each window of the current unit with what is learned now."""
+        if self.version != self.health.version:
+            self.degradation, self.version = [], self.health.version
+        for _, means in self.path[len(self.degradation) :]:
+            self.degradation.append(self.health.degradation(means))
+        return self.degradation
 
 
 class MaintenanceMonitor:
@@ -208,7 +218,7 @@ class MaintenanceMonitor:
         pop = self.populations.get(st.asset.path)
         if pop is None or len(st.path) < self.settings.fresh:
             return None
-        d = [st.health.degradation(means) for _, means in st.path]
+        d = st.degradations()
         ages = [age for age, _ in st.path]
         return predict(pop, ages, d, st.utilization, self.settings.level, seed=len(st.path))
 
@@ -245,7 +255,7 @@ class MaintenanceMonitor:
             if failed:
                 for path in self.stations:
                     self.learn_histories(path)
-        st.path, st.age, st.sums = [], 0.0, {}
+        st.path, st.age, st.sums, st.degradation = [], 0.0, {}, []
         self.latest.pop(st.asset.path, None)
         if st.warned:
             st.warned = False

@@ -5,8 +5,8 @@ running time ``t``. With an offset ``c``, ``z = log(d + c)`` is a Wiener process
 
     z(t) = log(c) + beta * t + sigma * B(t),   failure when z reaches the threshold z_f
 
-Past histories that ended in a failure give the population: the offset ``c`` that makes their
-paths straightest, the threshold ``z_f`` (mean and spread of z at failure), the drift ``beta``
+Past histories that ended in a failure give the population: the offset ``c`` under which their
+paths are most likely (profile likelihood), the threshold ``z_f`` (mean and spread of z at failure), the drift ``beta``
 across units (the prior) and the volatility ``sigma``. Online, the drift of the running unit is
 updated with its own path (conjugate normal update), and the remaining running time is the first
 passage of ``z`` to the threshold: inverse Gaussian for given drift and threshold, mixed over their
@@ -78,18 +78,20 @@ def _fit(h: History, offset: float) -> tuple[float, float, float]:
     return drift, var, float(z[-1]) + math.log(offset)
 
 
-def _bend(h: History, offset: float) -> float:
-    """How far a history's z path is from a straight line: z at 1/4, 1/2, 3/4 of its life against its end."""
-    t = np.asarray(h.ages)
-    z = _z(np.asarray(h.degradation), offset) - math.log(offset)
-    end = float(z[-3:].mean())
-    if end <= 0:
-        return math.inf
-    score = 0.0
-    for f in (0.25, 0.5, 0.75):
-        k = int(np.searchsorted(t, f * t[-1]))
-        score += (float(z[max(0, k - 2) : k + 3].mean()) / end - f) ** 2
-    return score
+def _likelihood(histories: Sequence[History], offset: float) -> float:
+    """Profile log-likelihood of the degradation paths for an offset: Wiener increments of z, with the
+    Jacobian of d -> z = log(d + offset) so that offsets compare on the same data."""
+    n, squares, jacobian = 0, 0.0, 0.0
+    for h in histories:
+        t = np.asarray(h.ages)
+        z = _z(np.asarray(h.degradation), offset)
+        drift, _, _ = _fit(h, offset)
+        dt, dz = np.diff(t), np.diff(z)
+        keep = dt > 0
+        squares += float(np.sum((dz[keep] - drift * dt[keep]) ** 2 / dt[keep]))
+        n += int(keep.sum())
+        jacobian += float(z[1:][keep].sum())
+    return -n / 2 * math.log(max(squares / max(n, 1), 1e-300)) - jacobian
 
 
 def learn(histories: Sequence[History], min_failures: int = 2) -> Population:
@@ -97,7 +99,7 @@ def learn(histories: Sequence[History], min_failures: int = 2) -> Population:
     failed = [h for h in histories if h.failed and len(h.ages) >= 3 and h.ages[-1] > 0]
     if len(failed) < max(2, min_failures):
         raise FactoryTwinError(f"need {max(2, min_failures)} run-to-failure histories, have {len(failed)}")
-    offset = min(_OFFSETS, key=lambda c: sum(_bend(h, c) for h in failed))  # the straightest paths
+    offset = max(_OFFSETS, key=lambda c: _likelihood(failed, c))
     fits = np.array([_fit(h, offset) for h in failed])
     drifts, variances, ends = fits[:, 0], fits[:, 1], fits[:, 2]
     return Population(
@@ -117,7 +119,7 @@ def predict(
     degradation: Sequence[float],
     utilization: float,
     level: float = 0.9,
-    samples: int = 4000,
+    samples: int = 2000,
     seed: int = 0,
 ) -> Rul:
     """RUL of a running unit from its path so far (running seconds since renewal, degradation)."""
