@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Query, WebSocket
 
 from ..core.changes import LatestValues, under
@@ -118,4 +118,4 @@ def _message(samples: list[Sample], states: dict[str, SignalInfo], coalesced: in
         if info is not None and type(s.value) is int and s.quality.usable:
             item["state"] = info.state_of(s.value).value
         items.append(item)
-    return json.dumps({"time": now, "samples": items, "coalesced": coalesced}, separators=(",", ":"))
+    return orjson.dumps({"time": now, "samples": items, "coalesced": coalesced}).decode()
