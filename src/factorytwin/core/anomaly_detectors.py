@@ -202,7 +202,10 @@ class EwmaDetector:
             sd = sqrt(floor if floor > var_e else var_e)  # max(var_e, floor)
             self.score = score = e / sd if sd > 0 else 0.0
             exceed = abs(score) > self.threshold
-            change = latch.update(exceed, not exceed)
+            if exceed or latch.active:
+                change = latch.update(exceed, not exceed)
+            else:  # what update(False, True) does when no finding is active
+                latch.run = 0
         if learn and not exceed and not latch.active:
             self.n = n = n + 1
             lam, rate = 1.0 / n, cfg.learn_rate
