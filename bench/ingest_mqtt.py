@@ -116,12 +116,12 @@ def free_port() -> int:
 
 
 class Mosquitto:
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, extra: str = "") -> None:
         self.port = free_port()
         conf = directory / "mosquitto.conf"
         conf.write_text(
             f"user root\nlistener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-            "max_queued_messages 0\nlog_dest none\n"
+            f"max_queued_messages 0\nlog_dest none\n{extra}"
         )
         binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
         self.proc = subprocess.Popen([binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -34,6 +34,7 @@ import json
 import logging
 import multiprocessing as mp
 import os
+import socket
 import sys
 import tempfile
 import time
@@ -64,6 +65,10 @@ def publish(port: int, settings: Settings, rate: float, go: MpEvent, stop: MpEve
     """Process entry point: after ``go``, publish ``rate`` samples/s in messages of ``settings.batch``."""
     client = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-pub-{os.getpid()}")
     client.connect("127.0.0.1", port)
+    sock = client.socket()
+    assert isinstance(sock, socket.socket)
+    # paho leaves Nagle on: each message would wait for the broker's (delayed) ACK of the one before, 0-40 ms
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     client.loop_start()
     go.wait()
     interval = settings.batch / rate
@@ -273,7 +278,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with tempfile.TemporaryDirectory(prefix="bench-ws-") as tmp:
             args.workdir = Path(tmp)
-            broker = Mosquitto(args.workdir)
+            # Nagle off on the broker's sockets, as a latency-sensitive deployment sets it (default: on)
+            broker = Mosquitto(args.workdir, "set_tcp_nodelay true\n")
             try:
                 out = asyncio.run(run(args, settings, broker, clients))
             finally:
