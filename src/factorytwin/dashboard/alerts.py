@@ -25,9 +25,9 @@ _SEVERITY = {
 _HISTORY_S = 24 * 3600.0
 
 
-def _ago(t: float) -> str:
-    """How long ago a time was, in words."""
-    s = max(0.0, time.time() - t)
+def _ago(t: float, now: float) -> str:
+    """How long before ``now`` a time was, in words."""
+    s = max(0.0, now - t)
     if s < 90:
         return f"{s:.0f} s ago"
     if s < 5400:
@@ -75,9 +75,8 @@ class AlertList:
             with ui.column().classes("gap-0 flex-1"):
                 ui.label(alert.message).classes("text-slate-800")
                 times = f" · {alert.count} times" if alert.count > 1 else ""
-                ui.label(f"{station} · {alert.kind} · raised {_ago(alert.raised_at)}{times}").classes(
-                    "text-xs text-slate-500"
-                )
+                ago = _ago(alert.raised_at, self.twin.clock.now().timestamp())
+                ui.label(f"{station} · {alert.kind} · raised {ago}{times}").classes("text-xs text-slate-500")
             if alert.state is AlertState.ACKNOWLEDGED:
                 ui.label(f"acknowledged by {alert.acknowledged_by}").classes("text-xs text-slate-500")
             elif self.session is not None and self.session.may(Role.OPERATOR):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 
 from nicegui import ui
 
@@ -38,7 +37,7 @@ def frame(title: str, session: Session, twin: Twin) -> Iterator[None]:
         clock = ui.label().classes("text-slate-500 text-sm mr-4 tabular-nums")
 
         def tick() -> None:
-            clock.set_text(datetime.now(UTC).astimezone().strftime("%H:%M:%S"))
+            clock.set_text(twin.clock.now().astimezone().strftime("%H:%M:%S"))
             down = [c.health.source for c in twin.connectors.values() if not c.health.connected]
             sources.set_text(f"● {', '.join(down)} disconnected" if down else "● live")
             sources.classes(replace="text-sm mr-4 " + ("text-red-700" if down else "text-green-700"))

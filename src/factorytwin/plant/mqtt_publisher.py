@@ -19,6 +19,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 
+from ..clock import Clock, SystemClock
 from ..connect.mqtt_link import DEFAULT_BROKER, MqttLink
 from ..connect.payload import compose_payload
 from ..errors import ConnectorError, WriteRejected
@@ -97,8 +98,14 @@ class PlantMqttPublisher:
     """Serves the signals of one MQTT source of the plant model by publishing them to its broker."""
 
     def __init__(
-        self, index: PlantIndex, source: str, config: MqttSource, on_write: Callable[[str, float], float]
+        self,
+        index: PlantIndex,
+        source: str,
+        config: MqttSource,
+        on_write: Callable[[str, float], float],
+        clock: Clock | None = None,
     ) -> None:
+        self.clock = clock or SystemClock()
         self.source = source
         self.config = config
         self.signals = [s for s in index.bound_to(source) if s.binding is not None and s.binding.mqtt is not None]
@@ -120,7 +127,7 @@ class PlantMqttPublisher:
     async def start(self, initial: Mapping[str, Value]) -> None:
         """Connect, take setpoint commands, and publish every signal's initial value (retained)."""
         await self._kept.start()
-        await self.publish(initial, datetime.now(UTC))
+        await self.publish(initial, self.clock.now())
         _log.info("virtual plant publishes %d signals to %s", len(self.signals), self.address)
 
     async def stop(self) -> None:

@@ -43,7 +43,7 @@ class VirtualPlant(Service):
         self.engine = PlantEngine(model, seed=seed)
         self.tick_s = model.virtual_plant.tick_s
         self.servers: dict[str, PlantServer] = {
-            sid: make_server(self.engine.index, sid, model.sources[sid], self.write)
+            sid: make_server(self.engine.index, sid, model.sources[sid], self.write, self.clock)
             for sid in model.virtual_plant.serves
         }
         self._task: asyncio.Task[None] | None = None

@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Protocol
 
+from ..clock import Clock
 from ..errors import FactoryTwinError
 from ..events import Value
 from ..model import PlantIndex
@@ -43,14 +44,16 @@ class PlantServer(Protocol):
         ...
 
 
-def make_server(index: PlantIndex, source_id: str, source: Source, on_write: WriteHandler) -> PlantServer:
-    """Build the server that impersonates one source of the model."""
+def make_server(
+    index: PlantIndex, source_id: str, source: Source, on_write: WriteHandler, clock: Clock | None = None
+) -> PlantServer:
+    """Build the server that impersonates one source of the model; MQTT births are stamped by ``clock``."""
     if isinstance(source, OpcUaSource):
         return PlantOpcUaServer(index, source_id, source, on_write)
     if isinstance(source, ModbusSource):
         return PlantModbusServer(index, source_id, source, on_write)
     if isinstance(source, MqttSource):
-        return PlantMqttPublisher(index, source_id, source, on_write)
+        return PlantMqttPublisher(index, source_id, source, on_write, clock)
     if isinstance(source, SparkplugSource):
-        return PlantSparkplugPublisher(index, source_id, source, on_write)
+        return PlantSparkplugPublisher(index, source_id, source, on_write, clock)
     raise FactoryTwinError(f"the virtual plant cannot serve sources of kind '{source.kind}'")

@@ -14,8 +14,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
+from ..clock import Clock, SystemClock
 from ..connect.mqtt_link import DEFAULT_BROKER, MqttLink, Will
 from ..connect.sparkplug_codec import (
     BDSEQ,
@@ -60,7 +61,9 @@ class SparkplugEdgeNode:
         signals: list[SignalInfo],
         config: SparkplugSource,
         on_write: Callable[[str, float], float],
+        clock: Clock | None = None,
     ) -> None:
+        self.clock = clock or SystemClock()
         self.group = group
         self.name = name
         self.served: dict[str, _Served] = {}
@@ -116,7 +119,7 @@ class SparkplugEdgeNode:
         self.link.set_will(Will(self.topic("NDEATH"), self._death(), 1, False))
 
     def _death(self) -> bytes:
-        return encode_payload([Metric(BDSEQ, None, self.bd_seq, DataType.INT64)], None, _ms(datetime.now(UTC)))
+        return encode_payload([Metric(BDSEQ, None, self.bd_seq, DataType.INT64)], None, _ms(self.clock.now()))
 
     async def _born(self) -> None:
         await self.link.subscribe([self.topic("NCMD"), f"{self.topic('DCMD')}/+"], 1)
@@ -124,7 +127,7 @@ class SparkplugEdgeNode:
 
     def _births(self) -> None:
         self.births += 1
-        stamp = _ms(datetime.now(UTC))
+        stamp = _ms(self.clock.now())
         self.seq = 0
         node_metrics = [
             Metric(BDSEQ, None, self.bd_seq, DataType.INT64, stamp),
@@ -183,7 +186,12 @@ class PlantSparkplugPublisher:
     """Serves the signals of one Sparkplug source of the plant model as its edge nodes."""
 
     def __init__(
-        self, index: PlantIndex, source: str, config: SparkplugSource, on_write: Callable[[str, float], float]
+        self,
+        index: PlantIndex,
+        source: str,
+        config: SparkplugSource,
+        on_write: Callable[[str, float], float],
+        clock: Clock | None = None,
     ) -> None:
         self.source = source
         self.config = config
@@ -193,7 +201,7 @@ class PlantSparkplugPublisher:
             if sp is not None:
                 by_node.setdefault(sp.edge_node, []).append(sig)
         self.nodes = {
-            name: SparkplugEdgeNode(config.group_id, name, signals, config, on_write)
+            name: SparkplugEdgeNode(config.group_id, name, signals, config, on_write, clock)
             for name, signals in sorted(by_node.items())
         }
 
