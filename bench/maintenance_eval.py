@@ -11,7 +11,7 @@ other knowledge) and predicts. The plant's ground truth (``PlantEngine.wear_even
 * false warnings: warning onsets more than two days before the next failure, per station-month
   of such healthy operation.
 
-    .venv/bin/python bench/maintenance_eval.py            # 3 seeds x 8 days, one process per seed
+    .venv/bin/python bench/maintenance_eval.py            # 3 seeds x 14 days, one process per seed
     .venv/bin/python bench/maintenance_eval.py --quick    # 1 seed x 6 days
 """
 
@@ -133,8 +133,11 @@ def main() -> None:
     """Run the evaluation and print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="one seed, 6 days")
+    parser.add_argument("--days", type=float, default=None, help="days per seed (default 14)")
+    parser.add_argument("--seeds", type=int, default=3, help="seeds 1..N (default 3)")
     args = parser.parse_args()
-    seeds, days = ([1], 6.0) if args.quick else ([1, 2, 3], 8.0)
+    seeds, days = ([1], 6.0) if args.quick else (list(range(1, args.seeds + 1)), 14.0)
+    days = args.days if args.days is not None else days
     score = Score()
     t0 = time.perf_counter()
     with ProcessPoolExecutor(len(seeds)) as pool:  # one process per seed

@@ -61,7 +61,8 @@ def _health_table(monitor: MaintenanceMonitor, line: LineInfo) -> Table:
         if a is None:
             table.add_row(asset.asset.id, "learning", "", "", "", str(seen))
             continue
-        signals = ", ".join(f"{c.signal} {c.degradation:.2f}" for c in a.health.contributions[:3])
+        weighted = [c for c in a.health.contributions if c.weight > 0] or list(a.health.contributions)
+        signals = ", ".join(f"{c.signal} {c.degradation:.2f}" for c in weighted[:3])
         rul, p = "", ""
         if a.rul is not None:
             r = a.rul
