@@ -20,7 +20,7 @@ from ..maintenance.quality import binned, drivers, increments
 from ..model import LineInfo, Role
 from ..runtime import Twin
 
-__all__ = ["advice_out", "maintenance_router"]
+__all__ = ["advice_out", "maintenance_router", "quality_drivers"]
 
 _CONDITIONS = (
     Role.TEMPERATURE,
