@@ -106,25 +106,37 @@ def wait_for_line(proc: subprocess.Popen[str], text: str) -> list[str]:
     raise AssertionError(f"process ended before printing {text!r}: {''.join(seen)}")
 
 
+def demo_tokens(lines: list[str]) -> dict[str, str]:
+    """The role -> token lines the demo prints before it serves."""
+    return {
+        parts[0]: parts[1]
+        for line in lines
+        if len(parts := line.split()) == 2 and parts[0] in ("viewer", "operator", "engineer", "admin")
+    }
+
+
 def test_demo_serves_live_state_and_history(demo: tuple[subprocess.Popen[str], int]) -> None:
     proc, port = demo
-    base = f"http://127.0.0.1:{port}"
     seen = wait_for_line(proc, "twin API on")
+    tokens = demo_tokens(seen)
+    assert set(tokens) == {"viewer", "operator", "engineer", "admin"}, seen
+    api = httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {tokens['viewer']}"})
+    assert httpx.get(f"http://127.0.0.1:{port}/api/state", timeout=5).status_code == 401
     deadline = time.monotonic() + 30
-    first = httpx.get(f"{base}/api/state", timeout=5).json()
+    first = api.get("/api/state", timeout=5).json()
     while any(v["value"] is None for a in first["assets"] for v in a["signals"].values()):
         assert time.monotonic() < deadline, "demo never delivered every signal"
         time.sleep(0.2)
-        first = httpx.get(f"{base}/api/state", timeout=5).json()
+        first = api.get("/api/state", timeout=5).json()
     time.sleep(1.0)
-    second = httpx.get(f"{base}/api/state", timeout=5).json()
+    second = api.get("/api/state", timeout=5).json()
     counts = lambda doc: [a["signals"]["good_count"]["value"] for a in doc["assets"] if a["kind"] == "station"]  # noqa: E731
     assert len(counts(second)) == 5
     assert sum(counts(second)) > sum(counts(first))
-    sources = {s["source"]: s for s in httpx.get(f"{base}/api/sources", timeout=5).json()}
+    sources = {s["source"]: s for s in api.get("/api/sources", timeout=5).json()}
     assert set(sources) == {"plant", "capper-plc", "uns", "spb"}  # OPC UA, Modbus TCP, MQTT JSON, Sparkplug B
     assert all(s["connected"] and s["samples"] > 0 and s["errors"] == 0 for s in sources.values()), sources
-    history = httpx.get(f"{base}/api/history?signal=acme/lyon/bottling/line1/filler/good_count", timeout=5).json()
+    history = api.get("/api/history?signal=acme/lyon/bottling/line1/filler/good_count", timeout=5).json()
     assert len(history["points"]) >= 2
     proc.terminate()
     out, _ = proc.communicate(timeout=15)
@@ -174,15 +186,19 @@ def test_report_reads_a_running_twin_through_its_api_and_a_stopped_one_from_its_
     now = datetime.now(UTC)
     window = ["--from", (now - timedelta(hours=1)).isoformat(), "--to", (now + timedelta(hours=1)).isoformat()]
     try:
-        wait_for_line(proc, "twin API on")
+        token = demo_tokens(wait_for_line(proc, "twin API on"))["viewer"]
+        headers = {"Authorization": f"Bearer {token}"}
         deadline = time.monotonic() + 30
-        while httpx.get(f"http://127.0.0.1:{port}/api/kpis", timeout=5).json()["good"] < 20:
+        while httpx.get(f"http://127.0.0.1:{port}/api/kpis", headers=headers, timeout=5).json()["good"] < 20:
             assert time.monotonic() < deadline
             time.sleep(0.5)
         locked = run("report", "examples/bottling.yaml", *window, "--db", str(db))
         assert locked.returncode == 1
         assert "--api http://host:port" in locked.stderr
-        live = run("report", "examples/bottling.yaml", *window, "--api", f"http://127.0.0.1:{port}")
+        refused = run("report", "examples/bottling.yaml", *window, "--api", f"http://127.0.0.1:{port}")
+        assert refused.returncode == 1
+        assert "401" in refused.stderr
+        live = run("report", "examples/bottling.yaml", *window, "--api", f"http://127.0.0.1:{port}", "--token", token)
         assert live.returncode == 0, live.stderr
         assert "Shift report" in live.stdout
         assert "line1" in live.stdout

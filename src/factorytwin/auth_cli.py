@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import getpass
 import json
-import os
 import ssl
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -22,6 +21,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from .client import ApiToken, bearer
 from .errors import FactoryTwinError
 from .runtime import data_dir
 from .security import Role, Security
@@ -158,14 +158,14 @@ def register(app: typer.Typer, fail: Fail) -> None:
         api: Annotated[
             str, typer.Option(help="The running twin, e.g. http://127.0.0.1:8000")
         ] = "http://127.0.0.1:8000",
-        token: Annotated[str | None, typer.Option(help="An operator token (default: $FACTORYTWIN_TOKEN)")] = None,
+        token: ApiToken = None,
         dry_run: Annotated[bool, typer.Option("--dry-run", help="Only check the limits")] = False,
         simulate: Annotated[bool, typer.Option("--simulate", help="Also show the simulated effect")] = False,
         cafile: Annotated[Path | None, typer.Option(help="CA certificate to trust for https")] = None,
     ) -> None:
         """Send a setpoint through a running twin: checked, written, read back and audited."""
-        secret = token or os.environ.get("FACTORYTWIN_TOKEN")
-        if not secret:
+        headers = bearer(token)
+        if not headers:
             fail("give --token or set FACTORYTWIN_TOKEN (factorytwin token create --role operator)")
         number: float | int = int(value) if value.is_integer() else value
         body = {"signal": signal, "value": number, "dry_run": dry_run, "simulate": simulate}
@@ -174,7 +174,7 @@ def register(app: typer.Typer, fail: Fail) -> None:
             response = httpx.post(
                 f"{api.rstrip('/')}/api/setpoints",
                 json=body,
-                headers={"Authorization": f"Bearer {secret}"},
+                headers=headers,
                 timeout=120.0,
                 verify=verify,
             )

@@ -18,6 +18,7 @@ from rich.table import Table
 
 from .calibrate import Calibration, calibrate, read_history
 from .calibrate.yaml_out import write_calibrated
+from .client import ApiToken, bearer
 from .errors import FactoryTwinError, HistorianError
 from .historian import DuckDBHistorian
 from .model import PlantIndex, PlantModel
@@ -138,13 +139,12 @@ def register(app: typer.Typer, load: Callable[[Path], PlantModel], fail: Fail) -
         api: Annotated[str, typer.Option(help="A running twin, http://host:port")],
         line: Annotated[str | None, typer.Option(help="Line path (default: the first line)")] = None,
         replications: Annotated[int, typer.Option(help="Replications of the forecast")] = 100,
-        token: Annotated[str | None, typer.Option(help="An engineer token (default: $FACTORYTWIN_TOKEN)")] = None,
+        token: ApiToken = None,
         as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table")] = False,
     ) -> None:
         """Will this shift reach its target? Simulated from the twin's live state."""
         params: dict[str, Any] = {"replications": replications} | ({"line": line} if line else {})
-        secret = token or os.environ.get("FACTORYTWIN_TOKEN")
-        headers = {"Authorization": f"Bearer {secret}"} if secret else {}
+        headers = bearer(token)
         try:
             response = httpx.get(f"{api.rstrip('/')}/api/forecast", params=params, headers=headers, timeout=120)
         except httpx.HTTPError as exc:

@@ -22,6 +22,8 @@ from .api import create_app
 from .auth_cli import AuthDb, TlsCert, TlsKey, open_security, print_demo_tokens, register, tls_options
 from .broker import EmbeddedBroker
 from .calib_cli import register as register_calibration
+from .client import ApiToken, bearer
+from .clock import ScaledClock, SystemClock
 from .connect.mqtt_browse import browse_mqtt
 from .connect.opcua_browse import browse_opcua
 from .dashboard import mount_dashboard
@@ -203,9 +205,13 @@ def _demo_command(
                 broker = await stack.enter_async_context(EmbeddedBroker(port=0))
                 out.print(f"embedded MQTT broker on {broker.url}")
             local = relocate(model, local_sources(model, broker.url if broker else None))
-            vp = await stack.enter_async_context(VirtualPlant(local, speed=speed))
-            security = Security(auth_db or ":memory:")
-            twin = await stack.enter_async_context(Twin(local, historian=DuckDBHistorian(db), security=security))
+            # plant and twin share one clock, so at --speed 10 a plant hour reads as an hour, not ten
+            clock = ScaledClock(speed) if speed != 1 else SystemClock()
+            vp = await stack.enter_async_context(VirtualPlant(local, speed=speed, clock=clock))
+            security = Security(auth_db or ":memory:", clock)
+            twin = await stack.enter_async_context(
+                Twin(local, historian=DuckDBHistorian(db), security=security, clock=clock)
+            )
             for sid, server in vp.servers.items():
                 out.print(f"virtual plant: source [bold]{sid}[/bold] on {server.address} (speed x{speed:g})")
             print_demo_tokens(twin.security, out)
@@ -264,6 +270,7 @@ def _report_command(
     ] = None,
     line: Annotated[str | None, typer.Option(help="Line path (default: the first line)")] = None,
     csv_out: Annotated[Path | None, typer.Option("--csv", help="Also write the rows as CSV here")] = None,
+    token: ApiToken = None,
 ) -> None:
     """Print a shift report (KPIs per shift, station and line) and optionally write it as CSV."""
     model = _load(file)
@@ -274,7 +281,7 @@ def _report_command(
 
     async def main() -> None:
         if api:
-            rows = await report_from_api(api, t0.timestamp(), t1.timestamp(), line)
+            rows = await report_from_api(api, t0.timestamp(), t1.timestamp(), line, bearer(token))
         else:
             rows = await report_from_file(model, Path(db), t0.timestamp(), t1.timestamp(), line)
         out.print(report_table(rows, model.enterprise.sites[0].timezone))
@@ -295,12 +302,10 @@ def _instant(text: str, zone: ZoneInfo) -> datetime:
 
 
 register_simulation(app, _load, _fail)  # simulate, whatif (sim_cli.py)
-register(app, _fail)  # token create/list/revoke, set (auth_cli.py)
+register_planning(app, _load, _fail)  # commission, buffers, improve (plan_cli.py)
 register_calibration(app, _load, _fail)  # calibrate, forecast (calib_cli.py)
 register_maintenance(app, _load, _fail)  # maintenance (maint_cli.py)
-
-
-register_planning(app, _load, _fail)  # commission, buffers, improve (plan_cli.py)
+register(app, _fail)  # token create/list/revoke, set (auth_cli.py)
 
 
 async def _serve(twin: Twin, host: str, port: int, duration: float | None, tls: tuple[str, str] | None) -> None:

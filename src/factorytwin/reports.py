@@ -61,8 +61,10 @@ async def report_from_file(
         await historian.close()
 
 
-async def report_from_api(url: str, start: float, end: float, line: str | None) -> list[dict[str, Any]]:
-    """Shift rows from a running twin's API."""
+async def report_from_api(
+    url: str, start: float, end: float, line: str | None, headers: dict[str, str] | None = None
+) -> list[dict[str, Any]]:
+    """Shift rows from a running twin's API (``headers`` carry its token)."""
     params = {
         "start": datetime.fromtimestamp(start, UTC).isoformat(),
         "end": datetime.fromtimestamp(end, UTC).isoformat(),
@@ -70,7 +72,7 @@ async def report_from_api(url: str, start: float, end: float, line: str | None) 
     if line:
         params["line"] = line
     try:
-        async with httpx.AsyncClient(timeout=60) as client:
+        async with httpx.AsyncClient(timeout=60, headers=headers) as client:
             response = await client.get(f"{url.rstrip('/')}/api/report", params=params)
             response.raise_for_status()
     except httpx.HTTPError as exc:

@@ -8,6 +8,7 @@ BadNotWritable — as a PLC would.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -17,6 +18,7 @@ from asyncua import Node, Server, ua
 from asyncua.common.callback import CallbackType, ServerItemCallback
 from asyncua.common.utils import ServiceError
 
+from ..clock import Clock, SystemClock
 from ..connect.opcua_security import secure_server
 from ..errors import WriteRejected
 from ..events import Value
@@ -39,8 +41,14 @@ class PlantOpcUaServer:
     """Serves the signals of one source of the plant model over OPC UA."""
 
     def __init__(
-        self, index: PlantIndex, source: str, config: OpcUaSource, on_write: Callable[[str, float], float]
+        self,
+        index: PlantIndex,
+        source: str,
+        config: OpcUaSource,
+        on_write: Callable[[str, float], float],
+        clock: Clock | None = None,
     ) -> None:
+        self.clock = clock or SystemClock()
         self.index = index
         self.source = source
         self.config = config
@@ -145,6 +153,8 @@ class PlantOpcUaServer:
             except WriteRejected as exc:
                 _log.info("refused OPC UA write to %s: %s", path, exc)
                 raise ServiceError(_STATUS.get(exc.reason, ua.StatusCodes.BadOutOfRange)) from exc
+            if item.Value.SourceTimestamp is None:  # the device stamps what it takes, on its own clock
+                item.Value = dataclasses.replace(item.Value, SourceTimestamp=self.clock.now())
 
 
 def _coerce(value: Value, vtype: ua.VariantType) -> float | int:

@@ -47,9 +47,9 @@ class PlantServer(Protocol):
 def make_server(
     index: PlantIndex, source_id: str, source: Source, on_write: WriteHandler, clock: Clock | None = None
 ) -> PlantServer:
-    """Build the server that impersonates one source of the model; MQTT births are stamped by ``clock``."""
+    """Build the server that impersonates one source of the model, stamping values with ``clock``."""
     if isinstance(source, OpcUaSource):
-        return PlantOpcUaServer(index, source_id, source, on_write)
+        return PlantOpcUaServer(index, source_id, source, on_write, clock)
     if isinstance(source, ModbusSource):
         return PlantModbusServer(index, source_id, source, on_write)
     if isinstance(source, MqttSource):
