@@ -16,6 +16,7 @@ from statistics import NormalDist
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy.stats import chi2  # type: ignore[import-untyped]
 
 __all__ = [
     "AnomalyConfig",
@@ -78,28 +79,13 @@ class AnomalyConfig:
 
 
 def chi2_survival(x: float, p: int) -> float:
-    """P(X > x) for a chi-square variable with p degrees of freedom (closed form, no scipy)."""
-    if x <= 0:
-        return 1.0
-    h = x / 2.0
-    q, k = (math.erfc(math.sqrt(h)), 1) if p % 2 else (math.exp(-h), 2)
-    while k < p:  # Q(x; k + 2) = Q(x; k) + h^(k/2) e^-h / Gamma(k/2 + 1)
-        q += math.exp((k / 2.0) * math.log(h) - h - math.lgamma(k / 2.0 + 1.0))
-        k += 2
-    return q
+    """P(X > x) for a chi-square variable with p degrees of freedom."""
+    return float(chi2.sf(x, p))
 
 
 def chi2_quantile(p: int, alpha: float) -> float:
     """The x exceeded with probability alpha by a chi-square variable with p degrees of freedom."""
-    low, high = 0.0, float(p) + 10.0
-    while chi2_survival(high, p) > alpha:
-        low, high = high, 2.0 * high
-    for _ in range(200):
-        mid = 0.5 * (low + high)
-        low, high = (mid, high) if chi2_survival(mid, p) > alpha else (low, mid)
-        if high - low < 1e-12 * high:
-            break
-    return 0.5 * (low + high)
+    return float(chi2.isf(alpha, p))
 
 
 class _Latch:
