@@ -210,3 +210,15 @@ def test_binned_counters_and_means() -> None:
     groups = binned(t, v, 0.0, 300.0, 100.0)
     assert [len(g) for g in groups] == [2, 2, 1]
     assert list(increments(groups)) == [2.0, 6.0, 4.0]
+
+
+def test_a_signal_that_does_not_change_keeps_its_latest_value() -> None:
+    """Report by exception: a constant current sent once still counts in every window the station runs."""
+    monitor = MaintenanceMonitor(PlantIndex(parse_model(ONE)))
+    state = "e/s/a/l/m/state"
+    batch = [Sample(state, 0.0, 0.0, 1), Sample(CUR, 0.0, 0.0, 9.5)]
+    batch += [Sample(VIB, float(t), float(t), 1.5) for t in range(10, 6 * 900, 10)]
+    monitor.apply(batch)
+    assessed = monitor.latest["e/s/a/l/m"].health
+    assert {c.signal for c in assessed.contributions} == {"vibration", "current"}
+    assert assessed.index == pytest.approx(1.0)

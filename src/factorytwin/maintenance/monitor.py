@@ -68,6 +68,7 @@ class _Station:
     running_in_window: float = 0.0
     utilization: float = math.nan
     sums: dict[str, list[float]] = field(default_factory=dict)  # path -> [sum, count]
+    held: dict[str, float] = field(default_factory=dict)  # path -> latest value while running
     path: list[tuple[float, dict[str, float]]] = field(default_factory=list)  # (age, means) per window
     warned: bool = False
     degradation: list[float] = field(default_factory=list)  # of the path's windows, as of version
@@ -120,6 +121,7 @@ class MaintenanceMonitor:
             if sig.role is Role.STATE:
                 findings += self._state(station, sig.state_of(int(value)), sample.source_time)
             elif station.state in (None, StationState.RUNNING):
+                station.held[sample.signal] = float(value)
                 acc = station.sums.setdefault(sample.signal, [0.0, 0.0])
                 acc[0] += float(value)
                 acc[1] += 1
@@ -198,8 +200,10 @@ class MaintenanceMonitor:
         share = st.running_in_window / self.settings.window_s
         alpha = min(1.0, self.settings.window_s / 86400.0 * 4)
         st.utilization = share if math.isnan(st.utilization) else (1 - alpha) * st.utilization + alpha * share
-        st.running_in_window = 0.0
         means = {p: s / n for p, (s, n) in st.sums.items() if n >= self.settings.min_samples}
+        if share >= 0.5:  # report by exception: a signal that did not change still has its latest value
+            means = {**{p: v for p, v in st.held.items() if p not in means}, **means}
+        st.running_in_window = 0.0
         st.sums.clear()
         if len(means) < len(st.health.signals):
             return []
