@@ -13,7 +13,6 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 
-from ..clock import utc
 from ..core.alerts import Alert
 from ..core.analytics import Analytics
 from ..core.detectors import AlertingSpc
@@ -22,11 +21,9 @@ from ..replay import replay
 from ..runtime import Twin
 from ..security import Principal, Role
 from .auth import require
+from .params import End, Start, line_info, time_window
 
 __all__ = ["alert_out", "analytics_router"]
-
-Start = Annotated[datetime | None, Query(description="ISO 8601; default one hour before end")]
-End = Annotated[datetime | None, Query(description="ISO 8601; default now")]
 
 
 def alert_out(alert: Alert) -> dict[str, Any]:
@@ -39,11 +36,7 @@ def analytics_router(twin: Twin) -> APIRouter:
     router = APIRouter(prefix="/api", tags=["analytics"])
 
     def window(start: datetime | None, end: datetime | None) -> tuple[float, float]:
-        t_end = (utc(end) if end else twin.clock.now()).timestamp()
-        t_start = utc(start).timestamp() if start else t_end - 3600
-        if t_start >= t_end:
-            raise HTTPException(422, "start must be before end")
-        return t_start, t_end
+        return time_window(twin.clock, start, end, 3600.0)
 
     async def analysis(start: float, end: float) -> Analytics:
         live = twin.analytics
@@ -52,11 +45,7 @@ def analytics_router(twin: Twin) -> APIRouter:
         return await replay(twin.index, twin.historian, start, end)
 
     def line_of(path: str | None) -> str:
-        if path is None:
-            return next(iter(twin.index.lines))
-        if path not in twin.index.lines:
-            raise HTTPException(404, f"unknown line '{path}'; see /api/assets")
-        return path
+        return line_info(twin.index, path).path
 
     @router.get("/kpis")
     async def kpis(

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import FastAPI, HTTPException, Query, Request
 
 from .. import __version__
-from ..clock import utc
 from ..runtime import Twin
 from .analytics import analytics_router
 from .auth import TokenGate, document_security
@@ -17,6 +16,7 @@ from .control import control_router
 from .history import history_router
 from .maintenance import maintenance_router
 from .metrics import metrics_router
+from .params import End, Start, time_window
 from .schemas import AssetOut, AssetState, HistoryOut, LineOut, PointOut, SignalValue, StateOut, to_iso
 from .stream import stream_router
 from .tokens import tokens_router
@@ -87,24 +87,21 @@ def create_app(twin: Twin) -> FastAPI:
     @app.get("/api/history", tags=["history"])
     async def history(
         signal: Annotated[str, Query(description="Signal path, e.g. acme/lyon/bottling/line1/filler/good_count")],
-        start: Annotated[datetime | None, Query(description="ISO 8601; default one hour before end")] = None,
-        end: Annotated[datetime | None, Query(description="ISO 8601; default now")] = None,
+        start: Start = None,
+        end: End = None,
         limit: Annotated[int, Query(ge=1, le=100_000)] = 10_000,
     ) -> HistoryOut:
         """Stored samples of one signal, oldest first."""
         info = twin.index.signals.get(signal)
         if info is None:
             raise HTTPException(404, f"unknown signal '{signal}'; see /api/assets for signal paths")
-        t_end = utc(end) if end else twin.clock.now()
-        t_start = utc(start) if start else t_end - timedelta(hours=1)
-        if t_start >= t_end:
-            raise HTTPException(422, "start must be before end")
-        rows = await twin.historian.query(signal, t_start.timestamp(), t_end.timestamp(), limit + 1)
+        t0, t1 = time_window(twin.clock, start, end, 3600.0)
+        rows = await twin.historian.query(signal, t0, t1, limit + 1)
         return HistoryOut(
             signal=signal,
             unit=info.signal.unit,
-            start=t_start,
-            end=t_end,
+            start=datetime.fromtimestamp(t0, UTC),
+            end=datetime.fromtimestamp(t1, UTC),
             points=[PointOut.of(s) for s in rows[:limit]],
             truncated=len(rows) > limit,
         )

@@ -18,7 +18,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Query
 
 from ..calibrate import calibrate, good_parts, read_history, warm_start
-from ..clock import utc
 from ..model import LineInfo, Role
 from ..runtime import Twin
 from ..security import Role as Access
@@ -26,6 +25,7 @@ from ..sim.errors import SimulationError
 from ..sim.forecast import forecast
 from ..sim.warm import HOLDING, StationStart
 from .auth import require
+from .params import line_info, time_window
 
 __all__ = ["calibration_router"]
 
@@ -38,11 +38,7 @@ def calibration_router(twin: Twin) -> APIRouter:
     router = APIRouter(prefix="/api", tags=["simulation"], dependencies=[Depends(require(Access.ENGINEER))])
 
     def line_of(path: str | None) -> LineInfo:
-        if path is None:
-            return next(iter(twin.index.lines.values()))
-        if path not in twin.index.lines:
-            raise HTTPException(404, f"unknown line '{path}'; see /api/assets")
-        return twin.index.lines[path]
+        return line_info(twin.index, path)
 
     @router.get("/calibration")
     async def calibration(
@@ -53,10 +49,7 @@ def calibration_router(twin: Twin) -> APIRouter:
     ) -> dict[str, Any]:
         """Fit the line model to a window of history and validate it on the same window."""
         info = line_of(line)
-        t1 = (utc(end) if end else twin.clock.now()).timestamp()
-        t0 = utc(start).timestamp() if start else t1 - 8 * 3600
-        if not 0 < t1 - t0 <= _MAX_WINDOW_S:
-            raise HTTPException(422, "start must be before end, at most 31 days apart")
+        t0, t1 = time_window(twin.clock, start, end, 8 * 3600.0, _MAX_WINDOW_S)
         history = await read_history(twin.historian, twin.index, info.path, t0, t1)
         try:
             result = await asyncio.to_thread(calibrate, history, replications=replications)

@@ -21,18 +21,16 @@ from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
-from ..clock import utc
 from ..core.downsample import lttb, minmax
 from ..historian.series_sql import Bucket
 from ..runtime import Twin
+from .params import End, Start, time_window
 
 __all__ = ["BucketOut", "BucketsOut", "DownsampledOut", "PointXY", "history_router"]
 
 MAX_BUCKETS = 100_000
 MAX_SERIES = 5_000_000  # values read for one reduction
 Signal = Annotated[str, Query(description="Signal path, e.g. acme/lyon/bottling/line1/filler/product_temp")]
-Start = Annotated[datetime | None, Query(description="ISO 8601; default one hour before end")]
-End = Annotated[datetime | None, Query(description="ISO 8601; default now")]
 
 
 class BucketOut(BaseModel):
@@ -88,15 +86,7 @@ def history_router(twin: Twin) -> APIRouter:
     router = APIRouter(prefix="/api", tags=["history"])
 
     def window(start: datetime | None, end: datetime | None) -> tuple[float, float]:
-        try:
-            t_end = (utc(end) if end else twin.clock.now()).timestamp()
-            t_start = utc(start).timestamp() if start else t_end - 3600
-            _at(t_start), _at(t_end)  # both must be representable in UTC
-        except (OverflowError, ValueError):
-            raise HTTPException(422, "start and end must lie between the years 1 and 9999 in UTC") from None
-        if t_start >= t_end:
-            raise HTTPException(422, "start must be before end")
-        return t_start, t_end
+        return time_window(twin.clock, start, end, 3600.0)
 
     def unit_of(signal: str) -> str | None:
         info = twin.index.signals.get(signal)

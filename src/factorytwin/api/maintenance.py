@@ -11,7 +11,6 @@ from typing import Annotated, Any
 import numpy as np
 from fastapi import APIRouter, HTTPException, Query
 
-from ..clock import utc
 from ..errors import FactoryTwinError
 from ..maintenance import Assessment, MaintenanceMonitor
 from ..maintenance.advice import Advice, advise, outlooks
@@ -19,9 +18,11 @@ from ..maintenance.price import Priced
 from ..maintenance.quality import binned, drivers, increments
 from ..model import LineInfo, Role
 from ..runtime import Twin
+from .params import line_info, time_window
 
 __all__ = ["advice_out", "maintenance_router", "quality_drivers"]
 
+_MAX_QUALITY_WINDOW_S = 31 * 86400
 _CONDITIONS = (
     Role.TEMPERATURE,
     Role.PRESSURE,
@@ -93,11 +94,7 @@ def maintenance_router(twin: Twin) -> APIRouter:
         return found
 
     def line_of(path: str | None) -> LineInfo:
-        if path is None:
-            return next(iter(twin.index.lines.values()))
-        if path not in twin.index.lines:
-            raise HTTPException(404, f"unknown line '{path}'; see /api/assets")
-        return twin.index.lines[path]
+        return line_info(twin.index, path)
 
     @router.get("/health")
     async def health() -> dict[str, Any]:
@@ -141,10 +138,7 @@ def maintenance_router(twin: Twin) -> APIRouter:
     ) -> dict[str, Any]:
         """Process conditions that go with scrap and out-of-spec quality samples, strongest first."""
         info = line_of(line)
-        t1 = (utc(end) if end else twin.clock.now()).timestamp()
-        t0 = utc(start).timestamp() if start else t1 - 8 * 3600
-        if t0 >= t1:
-            raise HTTPException(422, "start must be before end")
+        t0, t1 = time_window(twin.clock, start, end, 8 * 3600.0, _MAX_QUALITY_WINDOW_S)
         found = await quality_drivers(twin, info, t0, t1, bin_s)
         return {"line": info.path, "start": t0, "end": t1, "bin_s": bin_s, "drivers": found}
 

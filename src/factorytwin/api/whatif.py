@@ -25,6 +25,7 @@ from ..sim.trials import RunSettings
 from ..whatif.jobs import JobRunner, JobsFull, Task, shared_runner
 from ..whatif.tasks import allocation_task, commission_task, ranking_task, scenario_of, whatif_task
 from .auth import require
+from .params import line_info
 
 __all__ = ["MAX_REPLICATION_HOURS", "BuffersIn", "CommissionIn", "ImproveIn", "RunIn", "WhatIfIn", "whatif_router"]
 
@@ -82,11 +83,9 @@ def whatif_router(twin: Twin, runner: JobRunner | None = None) -> APIRouter:
         return runner or shared_runner()
 
     def prepared(body: RunIn) -> tuple[LineModel, RunSettings]:
-        if body.line is not None and body.line not in twin.index.lines:
-            raise HTTPException(404, f"unknown line '{body.line}'; see /api/assets")
+        info = line_info(twin.index, body.line)
         if body.hours * body.replications > MAX_REPLICATION_HOURS:
             raise HTTPException(422, f"hours x replications is at most {MAX_REPLICATION_HOURS:g} per job")
-        info = twin.index.lines[body.line] if body.line else next(iter(twin.index.lines.values()))
         try:
             settings = RunSettings(body.hours * 3600, body.replications, body.seed, body.warmup_hours * 3600)
         except FactoryTwinError as exc:
