@@ -14,6 +14,8 @@ from factorytwin.model import PlantIndex, PlantModel, load_model, parse_model
 from factorytwin.plant import PlantEngine
 from factorytwin.sim import StationRun
 
+from .models import one_line
+
 T0 = 1_795_000_000.0  # POSIX time of simulated second 0
 
 
@@ -200,26 +202,19 @@ def test_alert_lifecycle_deduplicates_and_clears_after_hysteresis() -> None:
 
 
 def test_states_are_inferred_from_counters_and_buffers_without_a_state_signal() -> None:
-    model = parse_model("""
-factorytwin: 1
-enterprise:
-  id: e
-  sites:
-  - id: s
-    areas:
-    - id: a
-      lines:
-      - id: l
-        stations:
+    model = parse_model(
+        one_line(
+            """
           - id: a
             sim: {processing_time: {mean: 1.0}, mtbf: 300, mttr: 60}
             signals: [{id: good_count, role: good_count}]
           - id: b
             sim: {processing_time: {mean: 0.5}}
             signals: [{id: good_count, role: good_count}]
-        buffers:
-          - {id: q, upstream: a, downstream: b, capacity: 5, signals: [{id: level, role: level}]}
-""")
+""",
+            buffers="- {id: q, upstream: a, downstream: b, capacity: 5, signals: [{id: level, role: level}]}",
+        )
+    )
     engine, analytics = simulate(model, 4 * 3600, dt=0.25)
     run_a, run_b = engine.line_sim("e/s/a/l").stations
     a = analytics.station_kpis("e/s/a/l/a", T0, T0 + 4 * 3600)

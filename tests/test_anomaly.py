@@ -21,17 +21,9 @@ from factorytwin.core.anomaly_detectors import AnomalyConfig, EwmaDetector, Rang
 from factorytwin.events import Finding, Quality, Sample, StationState
 from factorytwin.model import PlantIndex, parse_model
 
-MODEL = """
-factorytwin: 1
-enterprise:
-  id: e
-  sites:
-    - id: s
-      areas:
-        - id: a
-          lines:
-            - id: l
-              stations:
+from .models import one_line
+
+MODEL = one_line("""
                 - id: m
                   sim: {processing_time: {mean: 1.0}}
                   signals:
@@ -40,7 +32,7 @@ enterprise:
                     - {id: vibration, role: vibration, unit: mm/s, normal: {low: 0.2, high: 4.5}}
                     - {id: temp, role: temperature, unit: degC, normal: {low: 55, high: 65}}
                     - {id: pressure, role: pressure, unit: bar, normal: {low: 1.5, high: 4.5}}
-"""
+""")
 STATION = "e/s/a/l/m"
 START = 1_700_000_000.0
 T0 = 1200  # faults start here: every detector is warm by then (the multivariate one after ~880 s)

@@ -15,24 +15,16 @@ from factorytwin.maintenance.quality import binned, drivers, increments
 from factorytwin.model import PlantIndex, Role, parse_model
 from factorytwin.model.calendar import Calendar
 
-ONE = """
-factorytwin: 1
-enterprise:
-  id: e
-  sites:
-    - id: s
-      areas:
-        - id: a
-          lines:
-            - id: l
-              stations:
+from .models import one_line
+
+ONE = one_line("""
                 - id: m
                   sim: {processing_time: {mean: 10}}
                   signals:
                     - {id: state, role: state}
                     - {id: vibration, role: vibration, normal: {low: 0, high: 5}}
                     - {id: current, role: motor_current, normal: {low: 0, high: 20}}
-"""
+""")
 
 
 def _health() -> HealthModel:

@@ -26,6 +26,8 @@ from factorytwin.runtime import Twin
 from factorytwin.security import Role
 from tests.conftest import bearer
 
+from .models import one_line
+
 SIGNALS = """
                   signals:
                     - {id: state, role: state}
@@ -40,17 +42,8 @@ SIGNALS = """
                       normal: {low: 0, high: 20}
                       sim: {base: 1, noise: 0.1, tau: 2, load_gain: 5, wear_gain: 1.5}
 """
-WORN = f"""
-factorytwin: 1
-enterprise:
-  id: e
-  sites:
-    - id: s
-      areas:
-        - id: a
-          lines:
-            - id: l
-              stations:
+WORN = one_line(
+    f"""
                 - id: press
                   sim:
                     processing_time: {{dist: normal, mean: 120, cv: 0.05}}
@@ -60,10 +53,9 @@ enterprise:
                   sim:
                     processing_time: {{dist: normal, mean: 100, cv: 0.05}}
                     wear: {{life: 43200, spread: 0.2, repair: 3600, service: 900}}
-{SIGNALS}
-              buffers:
-                - {{id: b, upstream: press, downstream: trim, capacity: 3}}
-"""
+{SIGNALS}""",
+    buffers="- {id: b, upstream: press, downstream: trim, capacity: 3}",
+)
 SETTINGS = MonitorSettings(window_s=600, renewal_s=1800, horizon="shift", warn_p=0.3, clear_p=0.1)
 PRESS, TRIM = "e/s/a/l/press", "e/s/a/l/trim"
 

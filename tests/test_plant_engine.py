@@ -14,6 +14,8 @@ from factorytwin.events import StationState
 from factorytwin.model import PlantModel, Role, load_model, parse_model
 from factorytwin.plant import PlantEngine
 
+from .models import one_line
+
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "bottling.yaml"
 LINE = "acme/lyon/bottling/line1"
 STATIONS = ["rinser", "filler", "capper", "labeler", "packer"]
@@ -168,17 +170,7 @@ def test_temperature_follows_written_setpoint_with_first_order_lag(model: PlantM
     assert 170.0 - at_tau > 10 * math.exp(-1) - 4 * noise
 
 
-WEAR_MODEL = """
-factorytwin: 1
-enterprise:
-  id: e
-  sites:
-    - id: s
-      areas:
-        - id: a
-          lines:
-            - id: l
-              stations:
+WEAR_MODEL = one_line("""
                 - id: m
                   sim:
                     processing_time: {mean: 1.0}
@@ -189,7 +181,7 @@ enterprise:
                     - id: vibration
                       role: vibration
                       sim: {base: 0.5, noise: 0, tau: 2, load_gain: 0, wear_gain: 2.0}
-"""
+""")
 
 
 def test_vibration_grows_with_wear_and_drops_after_repair() -> None:
