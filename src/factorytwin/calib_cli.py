@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -19,8 +18,8 @@ from rich.table import Table
 from .calibrate import Calibration, calibrate, read_history
 from .calibrate.yaml_out import write_calibrated
 from .client import ApiToken, bearer
-from .errors import FactoryTwinError, HistorianError
-from .historian import DuckDBHistorian
+from .errors import FactoryTwinError
+from .historian.stored import stored_history
 from .model import PlantIndex, PlantModel
 from .sim.errors import SimulationError
 
@@ -83,18 +82,9 @@ def forecast_table(data: dict[str, Any]) -> Table:
 
 
 async def _calibrate_file(model: PlantModel, db: Path, line: str, start: float, end: float, reps: int) -> Calibration:
-    if not os.path.isfile(db):  # noqa: ASYNC240 (one stat before opening)
-        raise FactoryTwinError(f"no historian file {db}")
-    historian = DuckDBHistorian(db, read_only=True)
-    try:
-        await historian.open()
-    except HistorianError as exc:
-        raise FactoryTwinError(f"{exc}; while a twin runs, ask it: GET /api/calibration") from None
-    try:
+    async with stored_history(db, "ask it: GET /api/calibration") as historian:
         history = await read_history(historian, PlantIndex(model), line, start, end)
-        return calibrate(history, replications=reps)
-    finally:
-        await historian.close()
+    return calibrate(history, replications=reps)
 
 
 def register(app: typer.Typer, load: Callable[[Path], PlantModel], fail: Fail) -> None:

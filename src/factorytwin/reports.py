@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -12,8 +11,8 @@ from zoneinfo import ZoneInfo
 import httpx
 from rich.table import Table
 
-from .errors import FactoryTwinError, HistorianError
-from .historian import DuckDBHistorian
+from .errors import FactoryTwinError
+from .historian.stored import stored_history
 from .model import PlantIndex, PlantModel
 from .replay import replay
 
@@ -42,14 +41,7 @@ async def report_from_file(
     model: PlantModel, db: Path, start: float, end: float, line: str | None
 ) -> list[dict[str, Any]]:
     """Shift rows recomputed from a historian file (opened read-only; it must not be in use by a twin)."""
-    if not os.path.isfile(db):  # noqa: ASYNC240 (one stat before opening)
-        raise FactoryTwinError(f"no historian file {db}")
-    historian = DuckDBHistorian(db, read_only=True)
-    try:
-        await historian.open()
-    except HistorianError as exc:
-        raise FactoryTwinError(f"{exc}; while a twin runs, ask it instead: --api http://host:port") from None
-    try:
+    async with stored_history(db, "ask it instead: --api http://host:port") as historian:
         index = PlantIndex(model)
         analytics = await replay(index, historian, start, end, clear_after_s=model.alerts.clear_after_s)
         path = line or next(iter(index.lines))
@@ -57,8 +49,6 @@ async def report_from_file(
             {"shift": r.shift, "start": r.start, "end": r.end, "asset": r.asset, **r.kpis.as_dict()}
             for r in analytics.shift_report(path, start, end)
         ]
-    finally:
-        await historian.close()
 
 
 async def report_from_api(
