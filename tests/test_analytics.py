@@ -125,7 +125,11 @@ def test_planned_breaks_are_not_planned_busy_time() -> None:
     assert b.time.pbt == 7.5 * 3600
     # b runs all the time from its first part (T0 + 1 s) on: only its running inside planned busy time counts
     assert b.time.apt == pytest.approx(shift[1] - (T0 + 1), abs=2)
-    assert b.availability == pytest.approx((shift[1] - T0) / (7.5 * 3600), abs=1e-3)
+    # the shift's time before the data starts (06:00 to T0, less the break) is unknown, not lost
+    assert b.time.unknown == pytest.approx(T0 - shift[0] - 1800, abs=2)
+    assert b.availability == pytest.approx(b.time.apt / (shift[1] - T0), abs=1e-3)
+    assert b.availability > 0.999
+    assert b.throughput_per_h == pytest.approx(3600 * b.good / (shift[1] - T0), rel=1e-3)
     night = analytics.station_kpis("e/s/a/l/b", shift[1], shift[1] + 4 * 3600)
     assert night.time.pbt == 0
     assert night.availability is None  # running outside the calendar is not planned production

@@ -12,8 +12,11 @@
 | PRI | planned run time per item | the station's nominal processing time |
 | PQ, GQ, SQ | produced, good, scrap quantity | counter increments in the window |
 
-Availability = APT/PBT, Effectiveness = PRI*PQ/APT, Quality rate = GQ/PQ, OEE = their product;
-MTBF = APT / failures and MTTR = ADOT / failures, a failure being an entry into ``down``.
+Availability = APT/(PBT - unknown), Effectiveness = PRI*PQ/APT, Quality rate = GQ/PQ, OEE = their
+product; MTBF = APT / failures and MTTR = ADOT / failures, a failure being an entry into ``down``.
+Time of PBT whose state is not known (a data gap, or before the first sample) is ``unknown`` and
+left out of availability, and throughput is per hour of the window with a known state: a twin that
+started ten minutes ago reports on those ten minutes, not on an hour it did not see.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ class TimeElements:
     adet: float
     unknown: float
     failures: int
+    observed: float  # seconds of the window with a known state (any state), planned or not
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,11 +95,15 @@ def time_elements(
             busy.append((cursor, p.end))
     by_state: dict[StationState, float] = {}
     failures = 0
+    covered = observed = 0.0
     for iv in intervals:
         i0, i1 = iv.clipped(start, end)
         if i0 >= i1:
             continue
         inside = sum(_overlap(i0, i1, b0, b1) for b0, b1 in busy)
+        covered += inside
+        if iv.state is not StationState.UNKNOWN:
+            observed += i1 - i0
         by_state[iv.state] = by_state.get(iv.state, 0.0) + inside
         if iv.state is StationState.DOWN and inside > 0 and iv.start >= start:
             failures += 1
@@ -107,8 +115,12 @@ def time_elements(
         adot=by_state.get(StationState.DOWN, 0.0),
         asut=by_state.get(StationState.CHANGEOVER, 0.0),
         adet=sum(by_state.get(s, 0.0) for s in _DELAY),
-        unknown=by_state.get(StationState.UNKNOWN, 0.0) + by_state.get(StationState.PLANNED_STOP, 0.0),
+        # no interval at all (before the first sample) is as unknown as an explicit gap
+        unknown=by_state.get(StationState.UNKNOWN, 0.0)
+        + by_state.get(StationState.PLANNED_STOP, 0.0)
+        + max(0.0, pot - pdot - covered),
         failures=failures,
+        observed=observed,
     )
 
 
@@ -116,13 +128,14 @@ def kpis(elements: TimeElements, good: int, scrap: int, ideal_cycle_s: float, st
     """The ISO 22400 ratios from time elements and quantities."""
     produced = good + scrap
     t = elements
-    availability = t.apt / t.pbt if t.pbt > 0 else None
+    known = t.pbt - t.unknown
+    availability = t.apt / known if known > 1e-9 else None
     effectiveness = ideal_cycle_s * produced / t.apt if t.apt > 0 else None
     quality = good / produced if produced > 0 else None
     oee = None
     if availability is not None and effectiveness is not None and quality is not None:
         oee = availability * effectiveness * quality
-    hours = (end - start) / 3600
+    hours = t.observed / 3600
     return Kpis(
         start=start,
         end=end,
