@@ -215,3 +215,9 @@ def test_report_reads_a_running_twin_through_its_api_and_a_stopped_one_from_its_
     assert [r["asset"] for r in rows[:6]] == ["rinser", "filler", "capper", "labeler", "packer", "line1"]
     assert int(rows[5]["good"]) > 0
     assert 0 < float(rows[1]["availability"]) <= 1
+
+
+def test_report_names_a_time_it_cannot_read() -> None:
+    bad = run("report", "examples/bottling.yaml", "--from", "yesterday", "--to", "2026-11-24T06:00")
+    assert bad.returncode == 2
+    assert "'yesterday' is not an ISO 8601 time like 2026-11-24T06:00" in bad.stderr

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 from zoneinfo import ZoneInfo
@@ -21,6 +20,7 @@ from .client import ApiToken, bearer
 from .errors import FactoryTwinError
 from .historian.stored import stored_history
 from .model import PlantIndex, PlantModel
+from .model.calendar import site_time
 from .sim.errors import SimulationError
 
 __all__ = ["calibration_table", "forecast_table", "register"]
@@ -108,7 +108,10 @@ def register(app: typer.Typer, load: Callable[[Path], PlantModel], fail: Fail) -
         if path not in index.lines:
             fail(f"unknown line '{path}' (lines: {', '.join(index.lines)})")
         zone = ZoneInfo(index.lines[path].timezone)
-        t0, t1 = (_instant(text, zone, fail) for text in (start, end))
+        try:
+            t0, t1 = (site_time(text, zone) for text in (start, end))
+        except ValueError as exc:
+            fail(str(exc))
         if not t0 < t1:
             fail("--from must be before --to")
         try:
@@ -146,12 +149,3 @@ def register(app: typer.Typer, load: Callable[[Path], PlantModel], fail: Fail) -
             print(json.dumps(data, indent=2))
         else:
             out.print(forecast_table(data))
-
-
-def _instant(text: str, zone: ZoneInfo, fail: Fail) -> float:
-    """An ISO 8601 time as POSIX seconds; without an offset it is in the site's time zone."""
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        fail(f"'{text}' is not an ISO 8601 time like 2026-11-24T06:00")
-    return (value.replace(tzinfo=zone) if value.tzinfo is None else value).timestamp()

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Coroutine
-from datetime import datetime
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, NoReturn
@@ -33,6 +32,7 @@ from .logs import LogFormat, log_handler
 from .loopback import free_port, local_sources
 from .maint_cli import register as register_maintenance
 from .model import PlantIndex, PlantModel, json_schema, load_model, parse_model, relocate
+from .model.calendar import site_time
 from .model.skeleton import skeleton_yaml
 from .plan_cli import register as register_planning
 from .plant import VirtualPlant
@@ -275,30 +275,24 @@ def _report_command(
     """Print a shift report (KPIs per shift, station and line) and optionally write it as CSV."""
     model = _load(file)
     zone = ZoneInfo(model.enterprise.sites[0].timezone)
-    t0, t1 = (_instant(text, zone) for text in (start, end))
-    if not 0 < (t1 - t0).total_seconds() <= MAX_REPORT_DAYS * 86400:
+    try:
+        t0, t1 = (site_time(text, zone) for text in (start, end))
+    except ValueError as exc:
+        _fail(str(exc))
+    if not 0 < t1 - t0 <= MAX_REPORT_DAYS * 86400:
         _fail(f"--from must be before --to, at most {MAX_REPORT_DAYS} days apart")
 
     async def main() -> None:
         if api:
-            rows = await report_from_api(api, t0.timestamp(), t1.timestamp(), line, bearer(token))
+            rows = await report_from_api(api, t0, t1, line, bearer(token))
         else:
-            rows = await report_from_file(model, Path(db), t0.timestamp(), t1.timestamp(), line)
+            rows = await report_from_file(model, Path(db), t0, t1, line)
         out.print(report_table(rows, model.enterprise.sites[0].timezone))
         if csv_out is not None:
             write_csv(rows, csv_out)
             out.print(f"wrote {len(rows)} rows to {csv_out}")
 
     _run(main)
-
-
-def _instant(text: str, zone: ZoneInfo) -> datetime:
-    """An ISO 8601 time; without an offset it is in the site's time zone."""
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        _fail(f"'{text}' is not an ISO 8601 time like 2026-11-24T06:00")
-    return value.replace(tzinfo=zone) if value.tzinfo is None else value
 
 
 register_simulation(app, _load, _fail)  # simulate, whatif (sim_cli.py)

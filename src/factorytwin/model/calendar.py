@@ -15,10 +15,19 @@ from pydantic import AfterValidator, Field, model_validator
 
 from .types import Id, Strict
 
-__all__ = ["Break", "Calendar", "Interval", "PlannedStop", "Shift", "ShiftPeriod"]
+__all__ = ["Break", "Calendar", "Interval", "PlannedStop", "Shift", "ShiftPeriod", "site_time"]
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 _WEEKDAYS: list[Weekday] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
+def site_time(text: str, zone: ZoneInfo) -> float:
+    """An ISO 8601 time as POSIX seconds; without an offset it is in the site's time zone ``zone``."""
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"'{text}' is not an ISO 8601 time like 2026-11-24T06:00") from None
+    return (value.replace(tzinfo=zone) if value.tzinfo is None else value).timestamp()
 
 
 def _clock(text: str) -> time:
