@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+import uvicorn
 
+from factorytwin.api import create_app
 from factorytwin.cli import example_path, free_port
 from factorytwin.model import PlantIndex, PlantModel, load_model
 from factorytwin.plant import VirtualPlant
@@ -65,3 +69,20 @@ def tokens(twin: Twin) -> dict[str, str]:
 def auth_headers(tokens: dict[str, str]) -> dict[str, str]:
     """Headers of an admin token (allowed everything): pass them to every API request."""
     return bearer(tokens["admin"])
+
+
+@contextlib.asynccontextmanager
+async def serve(twin: Twin) -> AsyncIterator[str]:
+    """The twin's API served by uvicorn on a free loopback port (in this event loop): its base URL."""
+    port = free_port()
+    config = uvicorn.Config(create_app(twin), host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        assert not task.done(), "uvicorn did not start"
+        await asyncio.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 10)

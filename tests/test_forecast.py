@@ -10,14 +10,12 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import numpy as np
 import pytest
-import uvicorn
 from typer.testing import CliRunner
 
 from factorytwin.api import create_app
 from factorytwin.cli import app as cli
 from factorytwin.clock import ManualClock
 from factorytwin.events import StationState
-from factorytwin.loopback import free_port
 from factorytwin.model import parse_model
 from factorytwin.model.schema import Buffer, Distribution, Line, Station, StationSim
 from factorytwin.runtime import Twin
@@ -26,7 +24,7 @@ from factorytwin.sim import SimulationError, run
 from factorytwin.sim.forecast import forecast
 from factorytwin.sim.warm import StationStart, WarmStart
 
-from .conftest import LINE, ROOT, bearer
+from .conftest import LINE, ROOT, bearer, serve
 
 
 def two_stations() -> Line:
@@ -115,15 +113,7 @@ async def test_forecast_and_calibration_endpoints_on_a_live_twin(
 
 async def forecast_command(twin: Twin, token: str) -> None:
     """`factorytwin forecast --api URL` against the twin's API served by uvicorn."""
-    port = free_port()
-    config = uvicorn.Config(create_app(twin), host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        assert not task.done(), "uvicorn did not start"
-        await asyncio.sleep(0.02)
-    try:
-        url = f"http://127.0.0.1:{port}"
+    async with serve(twin) as url:
         runner = CliRunner()
         shown = await asyncio.to_thread(
             runner.invoke, cli, ["forecast", "--api", url, "--replications", "2", "--token", token]
@@ -137,9 +127,6 @@ async def forecast_command(twin: Twin, token: str) -> None:
         refused = await asyncio.to_thread(runner.invoke, cli, ["forecast", "--api", url, "--token", "nonsense"])
         assert refused.exit_code == 2
         assert "the twin answered 401" in refused.output
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 10)
 
 
 async def calibration_endpoint_on_the_twins_own_history(api: httpx.AsyncClient, twin: Twin, start: datetime) -> None:

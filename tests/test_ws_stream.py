@@ -13,43 +13,32 @@ from itertools import pairwise
 from typing import Any
 
 import pytest
-import uvicorn
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from factorytwin.api import create_app
 from factorytwin.columns import SampleColumns
 from factorytwin.core.changes import ChangeFeed
 from factorytwin.events import Sample
-from factorytwin.loopback import free_port
 from factorytwin.model import PlantModel
 from factorytwin.plant import VirtualPlant
 from factorytwin.runtime import Twin
 from factorytwin.security import Role
 
-from .conftest import LINE, bearer
+from .conftest import LINE, bearer, serve
 
 FILLER = f"{LINE}/filler"
 
 
 @contextlib.asynccontextmanager
-async def serve(twin: Twin) -> AsyncIterator[str]:
+async def stream(twin: Twin) -> AsyncIterator[str]:
     """The twin's API served by uvicorn on a free loopback port: the stream's URL."""
-    port = free_port()
-    config = uvicorn.Config(create_app(twin), host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    srv = uvicorn.Server(config)
-    task = asyncio.create_task(srv.serve())
-    while not srv.started:
-        assert not task.done(), "uvicorn did not start"
-        await asyncio.sleep(0.02)
-    yield f"ws://127.0.0.1:{port}/api/stream"
-    srv.should_exit = True
-    await asyncio.wait_for(task, 10)
+    async with serve(twin) as base:
+        yield base.replace("http://", "ws://", 1) + "/api/stream"
 
 
 @pytest.fixture
 async def server(twin: Twin) -> AsyncIterator[str]:
-    async with serve(twin) as url:
+    async with stream(twin) as url:
         yield url
 
 
@@ -86,7 +75,7 @@ async def test_current_values_then_live_changes_under_the_path_only(
 async def test_a_token_is_needed_and_an_unknown_path_is_refused_with_a_clear_reason(model: PlantModel) -> None:
     twin = Twin(model)  # not started: both are refused before any value is read
     token = twin.security.tokens.create(Role.VIEWER, "test")[1]
-    async with serve(twin) as server:
+    async with stream(twin) as server:
         with pytest.raises(InvalidStatus) as refused:
             await connect(f"{server}?path={FILLER}")
         assert refused.value.response.status_code == 403
