@@ -81,8 +81,8 @@ def test_a_line_without_target_is_a_clear_error() -> None:
 def test_commission_cli_checks_the_example_line_against_its_target_rate() -> None:
     short = ["--hours", "0.5", "--warmup-hours", "0.1", "--replications", "3"]
     result = invoke("commission", "examples/bottling.yaml", *short, "--max-machines", "0", "--json")
-    assert result.exit_code == 0, result.stderr
     doc = json.loads(result.stdout)
+    assert result.exit_code == {"meets": 0, "fails": 1, "uncertain": 3}[doc["verdict"]], result.stderr
     assert doc["target_per_h"] == 2600  # the line's target_rate
     assert doc["limiting"] == "filler"
     tp = doc["throughput_per_h"]
@@ -98,6 +98,9 @@ def test_commission_cli_checks_the_example_line_against_its_target_rate() -> Non
     table = invoke("commission", "examples/bottling.yaml", *short, "--target", "600")
     assert table.exit_code == 0, table.stderr
     assert "MEETS target 600/h" in table.stdout
+    short_of = invoke("commission", "examples/bottling.yaml", *short, "--target", "10000", "--max-machines", "0")
+    assert short_of.exit_code == 1, short_of.stderr  # a pipeline can gate on the verdict
+    assert "FAILS target 10000/h" in short_of.stdout
     bad = invoke("commission", "examples/bottling.yaml", "--replications", "1")
     assert bad.exit_code == 2
     assert "at least 2 replications" in bad.stderr

@@ -19,9 +19,12 @@ from .sim.results import Estimate
 from .sim.trials import RunSettings
 from .sim_cli import FileArg, Json, LineOpt, Replications, Seed, SimHours, Warmup, dump, line_model, out, progress_bar
 
-__all__ = ["allocation_table", "commission_table", "ranking_table", "register"]
+__all__ = ["VERDICT_EXIT", "allocation_table", "commission_table", "ranking_table", "register"]
 
 Fail = Callable[[str], NoReturn]
+
+VERDICT_EXIT = {"meets": 0, "fails": 1, "uncertain": 3}
+"""`commission`'s exit status by verdict, like grep's: 0 meets, 1 fails, 3 uncertain (2 stays a usage error)."""
 
 
 def _ci(e: Estimate, sign: str = "") -> str:
@@ -120,11 +123,15 @@ def register(app: typer.Typer, load: Callable[[Path], PlantModel], fail: Fail) -
         line: LineOpt = None,
         as_json: Json = False,
     ) -> None:
-        """Check a line design against its target rate: verdict, limiting station, smallest fix."""
+        """Check a line design against its target rate: verdict, limiting station, smallest fix.
+
+        Exits 0 when the design meets the target, 1 when it fails, 3 when uncertain (2: bad input).
+        """
         settings = _settings(hours, replications, seed, warmup_hours, fail)
         work = lambda m, p: commission(m, target, settings, p, max_machines=max_machines)  # noqa: E731
         result = answer(file, line, "commissioning", as_json, work)
         _show(as_json, commission_json, commission_table, result)
+        raise typer.Exit(VERDICT_EXIT[result.verdict])
 
     @app.command("buffers")
     def _buffers(
