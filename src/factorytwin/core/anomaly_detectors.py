@@ -1,31 +1,33 @@
-"""Anomaly detectors, each for one signal or one station: normal range, learned EWMA, stuck value, Hotelling T².
+"""Anomaly detector settings and single-signal detectors: normal range, learned EWMA, stuck value.
 
 Detectors are small state machines fed one value at a time; ``update`` returns ``True`` when a
-condition starts, ``False`` when it ends and ``None`` otherwise. The univariate ones use plain floats
-(O(1), no allocation per sample). See docs/anomalies.md for the statistics and their parameters.
+condition starts, ``False`` when it ends and ``None`` otherwise. Their arithmetic is in
+anomaly_kernel.py (compiled), shared with ``AnomalyProcessor``, which keeps every signal's detectors
+in one array. See docs/anomalies.md for the statistics and their parameters.
 """
 
 from __future__ import annotations
 
 import math
-import operator
-from collections.abc import Sequence
 from dataclasses import dataclass
-from math import sqrt
 from statistics import NormalDist
 
 import numpy as np
 from numpy.typing import NDArray
 from scipy.stats import chi2  # type: ignore[import-untyped]
 
+from . import anomaly_kernel as kernel
+
 __all__ = [
     "AnomalyConfig",
     "EwmaDetector",
-    "HotellingDetector",
     "RangeCheck",
     "StuckDetector",
     "chi2_quantile",
     "chi2_survival",
+    "contributions",
+    "inverse",
+    "signal_records",
 ]
 
 FloatArray = NDArray[np.float64]
@@ -77,6 +79,16 @@ class AnomalyConfig:
         """The chi-square quantile with p degrees of freedom exceeded with probability alpha."""
         return chi2_quantile(p, self.alpha)
 
+    def record(self) -> np.void:
+        """These settings as the kernel reads them (one ``anomaly_kernel.CONFIG`` record)."""
+        rec: np.void = np.zeros(1, kernel.CONFIG)[0]
+        for name in ("warmup", "clip", "smoothing", "learn_rate", "persistence", "range_clear"):
+            rec[name] = getattr(self, name)
+        rec["stuck_samples"], rec["stuck_min_s"], rec["settle_s"] = self.stuck_samples, self.stuck_min_s, self.settle_s
+        rec["floor"] = self.smoothing / (2.0 - self.smoothing)  # var(EWMA) / var(x) for white noise
+        rec["z"], rec["refresh_every"] = self.z_threshold, 25
+        return rec
+
 
 def chi2_survival(x: float, p: int) -> float:
     """P(X > x) for a chi-square variable with p degrees of freedom."""
@@ -88,42 +100,71 @@ def chi2_quantile(p: int, alpha: float) -> float:
     return float(chi2.isf(alpha, p))
 
 
-class _Latch:
-    """Starts after ``onset`` exceeding samples in a row, ends after ``clear`` recovered samples in a row."""
-
-    __slots__ = ("active", "clear", "onset", "run")
-
-    def __init__(self, onset: int, clear: int) -> None:
-        self.onset, self.clear, self.active, self.run = onset, clear, False, 0
-
-    def update(self, exceed: bool, recovered: bool) -> bool | None:
-        hit = recovered if self.active else exceed
-        self.run = self.run + 1 if hit else 0
-        if self.run < (self.clear if self.active else self.onset):
-            return None
-        self.active, self.run = not self.active, 0
-        return self.active
-
-    def reset(self) -> bool | None:
-        was, self.active, self.run = self.active, False, 0
-        return False if was else None
+_TRANSITION = (None, True, False)  # kernel.NONE, STARTED, ENDED as update() returns them
 
 
-class RangeCheck:
+def signal_records(n: int) -> NDArray[np.void]:
+    """State for n watched signals, nothing learned: no range, not continuous, no group."""
+    sigs = np.zeros(n, kernel.SIGNAL)
+    sigs["member"], sigs["inside"] = -1, True
+    for name in ("last", "changed_at", "updated_at", "value"):
+        sigs[name] = np.nan
+    return sigs
+
+
+def contributions(
+    latest: FloatArray, mean: FloatArray, cov: FloatArray, inv: FloatArray
+) -> tuple[FloatArray, FloatArray]:
+    """Each signal's reconstruction-based contribution to the last T² and its z-score against the learned spread.
+
+    The contribution of signal i, (S⁻¹d)ᵢ² / (S⁻¹)ᵢᵢ, is how much T² would drop if that signal alone
+    were replaced by its best estimate from the others (Alcala and Qin, 2009): the largest one
+    points at the signal that broke the pattern, even when it is correlated with the others.
+    """
+    d = latest - mean
+    sd = np.sqrt(np.diag(cov))
+    z = np.divide(d, sd, out=np.zeros_like(d), where=sd > 0)
+    diag = np.diag(inv)
+    return np.divide((inv @ d) ** 2, diag, out=np.zeros_like(d), where=diag > 0), z
+
+
+def inverse(cov: FloatArray) -> FloatArray:
+    """The inverse of a learned covariance, with a ridge of 1e-9 of each variance (a constant signal stays finite)."""
+    diag = np.diag(cov)
+    ridge = np.diag(1e-9 * diag + 1e-12 * max(float(diag.max()), 1e-300))
+    try:
+        inv = np.linalg.inv(cov + ridge)
+    except np.linalg.LinAlgError:
+        inv = np.linalg.pinv(cov, hermitian=True)
+    return inv.astype(np.float64, copy=False)
+
+
+class _Single:
+    """One signal's detector state in a one-row ``kernel.SIGNAL`` array."""
+
+    def __init__(self, config: AnomalyConfig) -> None:
+        self._cfg, self._c = config, config.record()
+        self._s = signal_records(1)
+
+    def _get(self, name: str) -> float:
+        return float(self._s[name][0])
+
+
+class RangeCheck(_Single):
     """A value outside the model's normal range; ends once back inside by a margin for a few samples."""
 
-    __slots__ = ("_inner_high", "_inner_low", "_latch", "high", "low")
-
     def __init__(self, low: float, high: float, config: AnomalyConfig) -> None:
+        super().__init__(config)
         margin = config.range_margin * (high - low)
         self.low, self.high = low, high
-        self._inner_low, self._inner_high = low + margin, high - margin
-        self._latch = _Latch(1, config.range_clear)
+        s = self._s
+        s["has_range"], s["low"], s["high"] = True, low, high
+        s["inner_low"], s["inner_high"] = low + margin, high - margin
 
     @property
     def active(self) -> bool:
         """True while the violation lasts."""
-        return self._latch.active
+        return bool(self._s["r_active"][0])
 
     def inside(self, x: float) -> bool:
         """True when x is within the normal range."""
@@ -131,10 +172,10 @@ class RangeCheck:
 
     def update(self, x: float) -> bool | None:
         """Take one value; return the transition, if any."""
-        return self._latch.update(not self.low <= x <= self.high, self._inner_low <= x <= self._inner_high)
+        return _TRANSITION[kernel.range_update(self._s, 0, x, self._c)]
 
 
-class EwmaDetector:
+class EwmaDetector(_Single):
     """A signal's mean and spread learned online; flags a lasting shift of its smoothed residual.
 
     The residual to the slowly learned mean (clipped at ``clip`` sigmas once warm) is smoothed by a
@@ -143,14 +184,29 @@ class EwmaDetector:
     from a sample beyond the threshold or while a finding is active, so a step is not learned away.
     """
 
-    __slots__ = ("_cfg", "_floor", "_latch", "e", "mean", "n", "score", "threshold", "var", "var_e")
-
     def __init__(self, config: AnomalyConfig) -> None:
-        self._cfg, self.threshold = config, config.z_threshold
-        self._floor = config.smoothing / (2.0 - config.smoothing)  # var(EWMA) / var(x) for white noise
-        self._latch = _Latch(config.persistence, config.persistence)
-        self.n = 0
-        self.mean = self.var = self.e = self.var_e = self.score = 0.0
+        super().__init__(config)
+        self.threshold = config.z_threshold
+
+    @property
+    def n(self) -> int:
+        """Samples learned."""
+        return int(self._s["n"][0])
+
+    @property
+    def mean(self) -> float:
+        """The learned mean."""
+        return self._get("mean")
+
+    @property
+    def e(self) -> float:
+        """The smoothed residual."""
+        return self._get("e")
+
+    @property
+    def score(self) -> float:
+        """The latest score, in learned standard deviations."""
+        return self._get("score")
 
     @property
     def ready(self) -> bool:
@@ -160,55 +216,19 @@ class EwmaDetector:
     @property
     def active(self) -> bool:
         """True while a finding lasts."""
-        return self._latch.active
+        return bool(self._s["e_active"][0])
 
     @property
     def sigma(self) -> float:
         """The learned standard deviation of the signal around its mean."""
-        return math.sqrt(self.var)
+        return math.sqrt(self._get("var"))
 
     def update(self, x: float, learn: bool = True) -> bool | None:
         """Score one value, then learn from it when allowed and unremarkable; return the transition, if any."""
-        n = self.n
-        if n == 0:
-            if learn:
-                self.mean, self.n = x, 1
-            return None
-        cfg, r = self._cfg, x - self.mean
-        e = self.e
-        warm = n >= cfg.warmup
-        if warm:
-            limit = cfg.clip * sqrt(self.var)
-            r = -limit if r < -limit else limit if r > limit else r
-        self.e = e = e + cfg.smoothing * (r - e)
-        exceed, change = False, None
-        latch = self._latch
-        if warm:
-            var_e, floor = self.var_e, self._floor * self.var
-            sd = sqrt(floor if floor > var_e else var_e)  # max(var_e, floor)
-            self.score = score = e / sd if sd > 0 else 0.0
-            exceed = abs(score) > self.threshold
-            if exceed or latch.active:
-                change = latch.update(exceed, not exceed)
-            else:  # what update(False, True) does when no finding is active
-                latch.run = 0
-        if learn and not exceed and not latch.active:
-            self.n = n = n + 1
-            lam, rate = 1.0 / n, cfg.learn_rate
-            if rate > lam:  # max(1 / n, learn_rate)
-                lam = rate
-            self.mean += lam * r
-            self.var = (1.0 - lam) * (self.var + lam * r * r)
-            self.var_e += lam * (e * e - self.var_e)
-        return change
-
-    def reset(self) -> bool | None:
-        """Forget everything learned; return False if a finding was active."""
-        self.n, self.mean, self.var, self.e, self.var_e, self.score = 0, 0.0, 0.0, 0.0, 0.0, 0.0
-        return self._latch.reset()
+        return _TRANSITION[kernel.ewma_update(self._s, 0, float(x), learn, self._c)]
 
 
-class StuckDetector:
+class StuckDetector(_Single):
     """A noisy signal whose value stops changing for many of its usual update intervals.
 
     During warm-up it learns the mean interval between updates, the longest gap and how often a value
@@ -216,173 +236,25 @@ class StuckDetector:
     Afterwards it is stuck once unchanged for ``max(stuck_min_s, stuck_samples · interval, 2 · longest)``.
     """
 
-    __slots__ = ("_cfg", "active", "changed_at", "interval", "last", "longest", "repeats", "updated_at", "updates")
-
-    def __init__(self, config: AnomalyConfig) -> None:
-        self._cfg = config
-        self.last: float | None = None
-        self.changed_at: float | None = None
-        self.updated_at: float | None = None
-        self.interval = self.longest = 0.0
-        self.updates = self.repeats = 0
-        self.active = False
-
     @property
-    def eligible(self) -> bool:
-        """True once warm, for a signal that is noisy enough to be expected to move."""
-        return self.updates >= self._cfg.warmup and self.repeats <= 0.05 * self.updates
+    def active(self) -> bool:
+        """True while the value is stuck."""
+        return bool(self._s["s_active"][0])
 
     @property
     def limit(self) -> float:
         """Seconds without change after which the signal is stuck."""
-        cfg = self._cfg
-        return max(cfg.stuck_min_s, cfg.stuck_samples * self.interval, 2.0 * self.longest)
+        return float(kernel.stuck_limit(self._s, 0, self._c))
 
     def update(self, t: float, x: float) -> bool | None:
         """Take one usable value; return False when a stuck signal moves again."""
-        updated_at, last = self.updated_at, self.last
-        if updated_at is not None and self.updates < self._cfg.warmup:
-            gap = t - updated_at
-            self.updates = updates = self.updates + 1
-            self.interval += (gap - self.interval) / updates
-            if gap > self.longest:  # max(longest, gap)
-                self.longest = gap
-            self.repeats += x == last
-        self.updated_at = t
-        if x == last:
-            return None
-        self.last, self.changed_at = x, t
-        if self.active:
-            self.active = False
-            return False
-        return None
+        return _TRANSITION[kernel.stuck_update(self._s, 0, t, float(x), self._c)]
 
     def pause(self, t: float) -> None:
-        """Restart the clock at t (station stopped or restarted, value unusable): the silence before does not count."""
-        self.updated_at, self.changed_at = None, t
+        """Restart the clock at t: the silence before does not count."""
+        kernel.stuck_pause(self._s, 0, t)
 
     def check(self, now: float) -> float | None:
         """If the value has been still for the limit by now, start a finding and return when it became stuck."""
-        if self.active or self.changed_at is None or not self.eligible:
-            return None
-        due = self.changed_at + self.limit
-        if now < due:
-            return None
-        self.active = True
-        return due
-
-
-class HotellingDetector:
-    """Hotelling T² of the latest values of related signals, against their mean and covariance learned online.
-
-    Every update uses the latest value of each signal, so signals sampled at different rates combine;
-    the threshold is the chi-square quantile of ``alpha`` with one degree of freedom per signal, and
-    a finding needs ``persistence`` updates per signal in a row beyond it. The per-update arithmetic
-    uses plain floats: for a handful of signals that is several times faster than numpy's small arrays.
-    """
-
-    def __init__(self, signals: Sequence[str], config: AnomalyConfig) -> None:
-        p = len(signals)
-        if p < 2:
-            raise ValueError("a multivariate detector needs at least 2 signals")
-        self.signals = tuple(signals)
-        self.threshold = config.chi2_threshold(p)
-        # Each update brings one new value: p updates make one round, so learn 1/p as fast per update.
-        self._rate, self._warmup = config.learn_rate / p, config.warmup * p
-        self._latch = _Latch(config.persistence * p, config.persistence * p)
-        self._refresh_every = 25  # learning updates between inversions of the covariance
-        self._latest = [math.nan] * p
-        self._missing = p
-        self._mean = [0.0] * p
-        self._cov = [[0.0] * p for _ in range(p)]
-        self._inv = [[0.0] * p for _ in range(p)]
-        self.n, self.t2, self._stale = 0, 0.0, self._refresh_every
-
-    @property
-    def active(self) -> bool:
-        """True while a finding lasts."""
-        return self._latch.active
-
-    @property
-    def latest(self) -> FloatArray:
-        """The latest value of each signal (NaN before its first)."""
-        return np.array(self._latest)
-
-    @property
-    def mean(self) -> FloatArray:
-        """The learned mean of each signal."""
-        return np.array(self._mean)
-
-    @property
-    def cov(self) -> FloatArray:
-        """The learned covariance matrix."""
-        return np.array(self._cov)
-
-    def set(self, i: int, x: float) -> None:
-        """Record the latest value of the i-th signal."""
-        if math.isnan(self._latest[i]):
-            self._missing -= 1
-        self._latest[i] = x
-
-    def update(self, learn: bool = True) -> bool | None:
-        """Score the latest values, then learn from them when allowed and unremarkable; return the transition."""
-        if self._missing:
-            return None
-        mean = self._mean
-        d = [x - m for x, m in zip(self._latest, mean, strict=True)]
-        if self.n == 0:
-            if learn:
-                mean[:] = self._latest
-                self.n = 1
-            return None
-        exceed, change = False, None
-        if self.n >= self._warmup:
-            if self._stale >= self._refresh_every:
-                self._invert()
-            self.t2 = sum(di * sum(map(operator.mul, row, d)) for di, row in zip(d, self._inv, strict=True))
-            exceed = self.t2 > self.threshold
-            change = self._latch.update(exceed, not exceed)
-        if learn and not exceed and not self._latch.active:
-            self.n += 1
-            lam = max(1.0 / self.n, self._rate)
-            keep, w = 1.0 - lam, lam * (1.0 - lam)
-            for i, (di, row) in enumerate(zip(d, self._cov, strict=True)):
-                mean[i] += lam * di
-                wd = w * di
-                row[:] = [keep * c + wd * dj for c, dj in zip(row, d, strict=True)]
-            self._stale += 1
-        return change
-
-    def _invert(self) -> None:
-        """Invert the covariance, with a ridge of 1e-9 of each variance (a constant signal stays finite)."""
-        cov = self.cov
-        diag = np.diag(cov)
-        ridge = np.diag(1e-9 * diag + 1e-12 * max(float(diag.max()), 1e-300))
-        try:
-            inv = np.linalg.inv(cov + ridge)
-        except np.linalg.LinAlgError:
-            inv = np.linalg.pinv(cov, hermitian=True)
-        self._inv = inv.tolist()
-        self._stale = 0
-
-    def contributions(self) -> tuple[FloatArray, FloatArray]:
-        """Each signal's reconstruction-based contribution to the last T² and its z-score against the learned spread.
-
-        The contribution of signal i, (S⁻¹d)ᵢ² / (S⁻¹)ᵢᵢ, is how much T² would drop if that signal alone
-        were replaced by its best estimate from the others (Alcala and Qin, 2009): the largest one
-        points at the signal that broke the pattern, even when it is correlated with the others.
-        """
-        d = self.latest - self.mean
-        inv = np.array(self._inv)
-        sd = np.sqrt(np.diag(self.cov))
-        z = np.divide(d, sd, out=np.zeros_like(d), where=sd > 0)
-        diag = np.diag(inv)
-        return np.divide((inv @ d) ** 2, diag, out=np.zeros_like(d), where=diag > 0), z
-
-    def reset(self) -> bool | None:
-        """Forget the learned mean and covariance; return False if a finding was active."""
-        p = len(self.signals)
-        self.n, self.t2, self._stale = 0, 0.0, self._refresh_every
-        self._mean = [0.0] * p
-        self._cov = [[0.0] * p for _ in range(p)]
-        return self._latch.reset()
+        due = float(kernel.stuck_check(self._s, 0, now, self._c))
+        return None if math.isnan(due) else due
