@@ -191,6 +191,12 @@ def test_station_page_shows_trends_timeline_oee_and_spc(open_as: Callable[[Role,
     expect(page.get_by_test_id("health")).to_contain_text(driver)
     expect(page.get_by_test_id("rul")).to_contain_text("remaining useful life")
     expect(page.get_by_test_id("setpoints")).to_have_count(0)  # a viewer sees no setpoint controls
+    # the trends span the chosen window: 10 minutes, then an hour (their time axis, read from the chart itself)
+    chart = int((page.locator('[data-signal="fill_volume"]').get_attribute("id") or "c0")[1:])
+    span_is = "([id, ms]) => { const x = getElement(id).chart.getOption().xAxis[0]; return x.max - x.min === ms; }"
+    page.wait_for_function(span_is, arg=[chart, 600_000])
+    page.get_by_test_id("trend-span").get_by_text("1 h").click()
+    page.wait_for_function(span_is, arg=[chart, 3_600_000])
     page.goto(page.url.replace("/filler", "/nowhere"))
     expect(page.get_by_text(f"There is no station '{LINE}/nowhere' in the plant model.")).to_be_visible()
 

@@ -31,9 +31,15 @@ def _bounds(values: Sequence[float]) -> tuple[float, float]:
     return lo - pad, hi + pad
 
 
-def trend_options(info: SignalInfo, points: Sequence[Point]) -> dict[str, Any]:
-    """A signal's trend: the line, its normal range as a shaded band, spec limits as dashed red lines."""
+def trend_options(info: SignalInfo, points: Sequence[Point], span: tuple[float, float] | None = None) -> dict[str, Any]:
+    """A signal's trend: the line, its normal range as a shaded band, spec limits as dashed red lines.
+
+    ``span`` (start, end) fixes the time axis to that window, so a short history shows as such.
+    """
     sig = info.signal
+    window: dict[str, int] = {}
+    if span is not None:  # whole milliseconds, so max - min is exactly the span
+        window = {"min": round(span[1] * 1000) - round((span[1] - span[0]) * 1000), "max": round(span[1] * 1000)}
     data = [[round(t * 1000), v] for t, v in points]
     extent = [v for _, v in points]
     area: list[Any] = []
@@ -53,7 +59,7 @@ def trend_options(info: SignalInfo, points: Sequence[Point]) -> dict[str, Any]:
         "title": {"text": f"{sig.name or sig.id}{unit}", "textStyle": {"fontSize": 13, "fontWeight": 500}},
         "grid": {"left": 52, "right": 40, "top": 34, "bottom": 26},
         "tooltip": {"trigger": "axis"},
-        "xAxis": {"type": "time", **_AXIS},
+        "xAxis": {"type": "time", **window, **_AXIS},
         "yAxis": {"type": "value", "min": round(lo, 6), "max": round(hi, 6), **_AXIS, **_SPLIT},
         "series": [
             {

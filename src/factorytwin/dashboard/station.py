@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from nicegui import ui
+from nicegui.events import ValueChangeEventArguments
 
 from ..core.detectors import AlertingSpc
 from ..core.downsample import lttb
@@ -21,9 +22,10 @@ from .setpoints import setpoint_panel
 from .shell import REFRESH_S, tile
 from .view import kpi_window, station_state
 
-__all__ = ["TREND_S", "station_page", "trended"]
+__all__ = ["TREND_S", "TREND_SPANS", "station_page", "trended"]
 
-TREND_S = 600.0  # the trends show the last ten minutes
+TREND_S = 600.0  # the trends show the last ten minutes unless another span is chosen
+TREND_SPANS = {600.0: "10 min", 3600.0: "1 h", 28800.0: "8 h", 86400.0: "24 h"}
 _TREND_POINTS = 600  # about one per pixel of a trend
 _COUNTED = frozenset({Role.STATE, Role.GOOD_COUNT, Role.SCRAP_COUNT})
 
@@ -56,7 +58,16 @@ def station_page(twin: Twin, station: AssetInfo, session: Session) -> None:
     health_panel(twin, station)
     setpoint_panel(twin, station, session)
     signals = trended(station)
-    ui.label("Signals · last 10 minutes").classes("text-base font-medium text-slate-700 mt-2")
+    span = TREND_S
+
+    async def choose(event: ValueChangeEventArguments[float]) -> None:
+        nonlocal span
+        span = float(event.value)
+        await refresh_charts()
+
+    with ui.row().classes("w-full items-center gap-3 mt-2"):
+        ui.label("Signals · last").classes("text-base font-medium text-slate-700")
+        ui.toggle(TREND_SPANS, value=TREND_S, on_change=choose).props('dense no-caps data-testid="trend-span"')
     with ui.grid(columns=2).classes("w-full gap-4"):
         trends = {
             s.path: ui.echart(trend_options(s, []))
@@ -108,16 +119,16 @@ def station_page(twin: Twin, station: AssetInfo, session: Session) -> None:
             capability[s.path].set_text(_capability_text(chart.capability, len(chart.points), chart.limits is None))
         end = twin.clock.now().timestamp()
         for s in signals:
-            times, values = await twin.historian.series(s.path, end - TREND_S, end + 1)
+            times, values = await twin.historian.series(s.path, end - span, end + 1)
             keep = lttb(times, values, _TREND_POINTS)  # shape-preserving: peaks and dips stay
             points = list(zip(times[keep].tolist(), values[keep].tolist(), strict=True))
             live = twin.state.get(s.path)
             value = _number(live.value, live.quality) if live is not None else None
             if value is not None:  # a steady value (no new samples) still draws as a flat line up to now
-                points = ([] if points else [(end - TREND_S, value)]) + points + [(end, value)]
+                points = ([] if points else [(end - span, value)]) + points + [(end, value)]
             trend = trends[s.path]
             trend.options.clear()
-            trend.options.update(trend_options(s, points))
+            trend.options.update(trend_options(s, points, (end - span, end)))
             trend.update()
 
     refresh_live()
