@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import duckdb
 import httpx
 import pytest
 from asyncua import Client
@@ -79,17 +80,17 @@ def test_schema_prints_the_json_schema() -> None:
 
 
 @pytest.fixture
-def demo() -> Iterator[tuple[subprocess.Popen[str], int]]:
-    port = free_port()
+def demo(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], int, Path]]:
+    port, db = free_port(), tmp_path / "demo.duckdb"
     proc = subprocess.Popen(
-        [*CLI, "demo", "--port", str(port), "--speed", "20", "--duration", "60"],
+        [*CLI, "demo", "--port", str(port), "--speed", "20", "--duration", "60", "--db", str(db)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
         cwd=ROOT,
     )
     try:
-        yield proc, port
+        yield proc, port, db
     finally:
         proc.terminate()
         proc.wait(10)
@@ -115,8 +116,21 @@ def demo_tokens(lines: list[str]) -> dict[str, str]:
     }
 
 
-def test_demo_serves_live_state_and_history(demo: tuple[subprocess.Popen[str], int]) -> None:
-    proc, port = demo
+def children(pid: int) -> set[int]:
+    """The processes whose parent is ``pid`` (from /proc)."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # ended meanwhile
+            continue
+        if int(fields[1]) == pid:
+            found.add(int(stat.parent.name))
+    return found
+
+
+def test_demo_serves_live_state_and_history(demo: tuple[subprocess.Popen[str], int, Path]) -> None:
+    proc, port, db = demo
     seen = wait_for_line(proc, "twin API on")
     tokens = demo_tokens(seen)
     assert set(tokens) == {"viewer", "operator", "engineer", "admin"}, seen
@@ -138,8 +152,28 @@ def test_demo_serves_live_state_and_history(demo: tuple[subprocess.Popen[str], i
     assert all(s["connected"] and s["samples"] > 0 and s["errors"] == 0 for s in sources.values()), sources
     history = api.get("/api/history?signal=acme/lyon/bottling/line1/filler/good_count", timeout=5).json()
     assert len(history["points"]) >= 2
+    # a what-if job leaves simulation workers behind it; SIGTERM (a service manager's stop) must end them
+    # and still stop the twin cleanly: the historian flushes and closes its file
+    engineer = {"Authorization": f"Bearer {tokens['engineer']}"}
+    body = {"changes": ["filler.speed=1.1"], "hours": 0.5, "warmup_hours": 0.1, "replications": 2}
+    assert api.post("/api/whatif", json=body, headers=engineer, timeout=10).status_code == 202
+    while not (workers := children(proc.pid)):
+        assert time.monotonic() < deadline + 30, "the what-if job started no worker"
+        time.sleep(0.1)
+    last = api.get("/api/state", timeout=5).json()
     proc.terminate()
     out, _ = proc.communicate(timeout=15)
+    assert proc.returncode == 0, out  # shut down, not killed by the signal
+    gone = time.monotonic() + 5  # the workers end with it (reaped by init once their parent is gone)
+    while alive := [pid for pid in workers if Path(f"/proc/{pid}").exists()]:
+        assert time.monotonic() < gone, f"simulation workers outlived the twin: {alive}"
+        time.sleep(0.1)
+    seen_count = next(a["signals"]["good_count"]["value"] for a in last["assets"] if a["id"] == "filler")
+    with duckdb.connect(str(db), read_only=True) as stored:  # closed by the twin: it opens
+        query = "SELECT max(value) FROM samples WHERE signal = 'acme/lyon/bottling/line1/filler/good_count'"
+        row = stored.execute(query).fetchone()
+    assert row is not None
+    assert row[0] >= seen_count  # everything the API had shown was stored
     out = "".join(seen) + out
     assert "virtual plant: source plant on opc.tcp://127.0.0.1:" in out
     assert "virtual plant: source capper-plc on modbus://127.0.0.1:" in out

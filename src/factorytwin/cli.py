@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 from collections.abc import Callable, Coroutine
 from importlib import resources
 from pathlib import Path
@@ -40,6 +41,7 @@ from .reports import MAX_REPORT_DAYS, report_from_api, report_from_file, report_
 from .runtime import Twin
 from .security import Security
 from .sim_cli import register as register_simulation
+from .whatif import close_shared_runner
 
 __all__ = ["app", "example_path", "free_port", "local_sources", "main"]
 
@@ -331,14 +333,33 @@ async def _serve(twin: Twin, host: str, port: int, duration: float | None, tls: 
         server.should_exit = True
         with contextlib.suppress(asyncio.CancelledError):
             await task
+        close_shared_runner()  # what-if jobs the API or the dashboard started: their workers end with the server
+
+
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 async def _wait(duration: float | None, task: asyncio.Task[None] | None = None) -> None:
-    forever = asyncio.Event()
-    waiter = asyncio.ensure_future(asyncio.sleep(duration) if duration is not None else forever.wait())
-    waiting = {waiter} | ({task} if task else set())
-    await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
-    waiter.cancel()
+    """Until ``duration`` has passed, ``task`` has ended, or SIGTERM (a service manager's stop) or SIGINT came.
+
+    The signals go through the event loop, so the caller's shutdown runs: the twin stops, the historian
+    flushes and closes, simulation workers end. (Left to uvicorn, which takes them while it serves, they
+    would be raised again once it has shut down, and SIGTERM would then kill the process on the spot.)
+    """
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in _STOP_SIGNALS:
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        waiter = asyncio.ensure_future(asyncio.sleep(duration) if duration is not None else stop.wait())
+        stopper = asyncio.ensure_future(stop.wait())
+        waiting = {waiter, stopper} | ({task} if task else set())
+        await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+        waiter.cancel()
+        stopper.cancel()
+    finally:
+        for sig in _STOP_SIGNALS:
+            loop.remove_signal_handler(sig)
 
 
 def main() -> None:

@@ -5,7 +5,7 @@ commissioning, improvement ranking, buffer allocation). The API (``api/whatif.py
 dashboard start and watch jobs through it.
 """
 
-from .jobs import Job, JobRunner, JobsFull, shared_runner
+from .jobs import Job, JobRunner, JobsFull, close_shared_runner, shared_runner
 from .tasks import allocation_task, commission_task, ranking_task, scenario_of, whatif_task
 
 __all__ = [
@@ -13,6 +13,7 @@ __all__ = [
     "JobRunner",
     "JobsFull",
     "allocation_task",
+    "close_shared_runner",
     "commission_task",
     "ranking_task",
     "scenario_of",

@@ -30,7 +30,7 @@ from typing import Any, Literal
 
 from ..errors import FactoryTwinError
 
-__all__ = ["Job", "JobRunner", "JobsFull", "Status", "Task", "shared_runner"]
+__all__ = ["Job", "JobRunner", "JobsFull", "Status", "Task", "close_shared_runner", "shared_runner"]
 
 Status = Literal["queued", "running", "done", "failed", "cancelled"]
 ProgressCallback = Callable[[int, int], None]
@@ -88,6 +88,14 @@ class Job:
 def _init_worker(queue: Any) -> None:
     global _queue
     _queue = queue
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), name="parent-watch", daemon=True).start()
+
+
+def _exit_with_parent(parent: int) -> None:
+    """A worker whose twin process is gone (killed: no shutdown reached it) ends too, instead of waiting forever."""
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(1)
 
 
 def _execute(job_id: str, task: Task) -> dict[str, Any]:
@@ -172,7 +180,7 @@ class JobRunner:
         return job
 
     def close(self) -> None:
-        """Stop the workers (queued jobs are cancelled) and the progress listener."""
+        """Stop the workers and the progress listener: queued jobs are cancelled, running ones stopped (failed)."""
         with self._lock:
             if self._closed:
                 return
@@ -180,6 +188,12 @@ class JobRunner:
             waiting, self._waiting = list(self._waiting), deque()
         for job, _ in waiting:
             self._settle(job, "cancelled")
+        terminate = getattr(self._pool, "terminate_workers", None)  # Python 3.14 and later
+        if terminate is not None:
+            terminate()
+        else:  # the pool's own process handles: a running simulation must not hold up the twin's shutdown
+            for process in list((getattr(self._pool, "_processes", None) or {}).values()):
+                process.terminate()
         self._pool.shutdown(wait=True, cancel_futures=True)
         self._queue.put(None)
         self._listener.join(5)
@@ -201,7 +215,9 @@ class JobRunner:
             self._settle(job, "cancelled")
         elif (exc := future.exception()) is not None:
             error = str(exc) if isinstance(exc, FactoryTwinError) else f"{type(exc).__name__}: {exc}"
-            if isinstance(exc, BrokenProcessPool):  # a worker died (killed, out of memory): start afresh
+            if isinstance(exc, BrokenProcessPool) and self._closed:
+                error = "stopped: the job runner was closed (the twin shut down)"
+            elif isinstance(exc, BrokenProcessPool):  # a worker died (killed, out of memory): start afresh
                 error = f"the simulation worker died ({exc})"
                 with self._lock:
                     if not self._closed:
@@ -227,6 +243,15 @@ class JobRunner:
 
 _shared: JobRunner | None = None
 _shared_lock = threading.Lock()
+
+
+def close_shared_runner() -> None:
+    """Close the process's job runner if one was made (a twin shutting down; atexit does it otherwise)."""
+    global _shared
+    with _shared_lock:
+        runner, _shared = _shared, None
+    if runner is not None:
+        runner.close()
 
 
 def shared_runner() -> JobRunner:
