@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,7 +23,7 @@ from factorytwin.sim import Change, LineModel, Scenario, compare, run
 from factorytwin.sim.trials import RunSettings
 from factorytwin.whatif import JobRunner, JobsFull, shared_runner, whatif_task
 
-from .conftest import LINE, bearer
+from .conftest import LINE, ROOT, bearer
 
 SHORT = {"hours": 0.5, "warmup_hours": 0.1, "replications": 3, "seed": 4}
 
@@ -164,3 +168,59 @@ async def test_the_runner_bounds_its_jobs_and_cancels_queued_ones(index: PlantIn
         assert again.status == "done", again.error  # a fresh pool took over
     finally:
         runner.close()
+
+
+def long_task(index: PlantIndex) -> partial[dict[str, Any]]:
+    """A what-if that runs for minutes: 2000 simulated hours on the example line."""
+    model = LineModel.of(index.lines[LINE])
+    scenario = Scenario("s", (Change.parse("filler.speed=1.1"),))
+    return partial(whatif_task, model, scenario, RunSettings(2000 * 3600, 2, 0, 300))
+
+
+def gone(pid: int) -> bool:
+    """The process has ended (a zombie waiting to be reaped counts as ended)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+async def test_closing_the_runner_stops_a_running_job_at_once(index: PlantIndex) -> None:
+    runner = JobRunner(workers=1, max_pending=2)
+    job = runner.submit("whatif", long_task(index), {}, "replications")
+    queued = runner.submit("whatif", long_task(index), {}, "replications")
+    deadline = time.monotonic() + 60
+    while job.status != "running":
+        assert time.monotonic() < deadline, job.status
+        await asyncio.sleep(0.05)
+    t0 = time.monotonic()
+    runner.close()  # what a twin shutting down does
+    assert time.monotonic() - t0 < 5
+    assert job.status == "failed"
+    assert "stopped" in (job.error or "")
+    assert queued.status == "cancelled"
+
+
+def test_workers_end_when_their_twin_process_is_killed() -> None:
+    """The twin's process dies by SIGKILL (no shutdown runs) while a job runs: its worker exits on its own."""
+    script = """
+import os, signal, time
+from factorytwin.cli import example_path
+from factorytwin.model import PlantIndex, load_model
+from tests.test_whatif_api import long_task
+from factorytwin.whatif import JobRunner
+runner = JobRunner(workers=1, max_pending=1)
+job = runner.submit("whatif", long_task(PlantIndex(load_model(example_path()))), {}, "replications")
+while job.status != "running":
+    time.sleep(0.05)
+print(*[p.pid for p in runner._pool._processes.values()], flush=True)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    workers = [int(pid) for pid in proc.stdout.split()]
+    assert workers, proc.stderr
+    deadline = time.monotonic() + 10
+    while not all(gone(pid) for pid in workers):
+        assert time.monotonic() < deadline, f"workers {workers} outlived their killed twin process"
+        time.sleep(0.1)
