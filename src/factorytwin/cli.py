@@ -9,7 +9,7 @@ import signal
 from collections.abc import Callable, Coroutine
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 from zoneinfo import ZoneInfo
 
 import typer
@@ -351,12 +351,12 @@ async def _wait(duration: float | None, task: asyncio.Task[None] | None = None) 
     for sig in _STOP_SIGNALS:
         loop.add_signal_handler(sig, stop.set)
     try:
-        waiter = asyncio.ensure_future(asyncio.sleep(duration) if duration is not None else stop.wait())
-        stopper = asyncio.ensure_future(stop.wait())
-        waiting = {waiter, stopper} | ({task} if task else set())
-        await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
-        waiter.cancel()
-        stopper.cancel()
+        waiting: set[asyncio.Future[Any]] = {asyncio.ensure_future(stop.wait())}
+        if duration is not None:
+            waiting.add(asyncio.ensure_future(asyncio.sleep(duration)))
+        await asyncio.wait(waiting | ({task} if task else set()), return_when=asyncio.FIRST_COMPLETED)
+        for waiter in waiting:
+            waiter.cancel()
     finally:
         for sig in _STOP_SIGNALS:
             loop.remove_signal_handler(sig)

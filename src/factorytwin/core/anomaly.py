@@ -20,7 +20,7 @@ from ..columns import Batch, columns_of
 from ..events import Finding, Quality, Severity, StationState, Value
 from ..model import PlantIndex, Role, SignalInfo
 from . import anomaly_kernel as kernel
-from .anomaly_detectors import AnomalyConfig, FloatArray, contributions, inverse, signal_records
+from .anomaly_detectors import AnomalyConfig, FloatArray, contributions, inverse, set_range, signal_records
 
 __all__ = ["CONTINUOUS_ROLES", "PRODUCING_STATES", "AnomalyProcessor"]
 
@@ -40,6 +40,7 @@ class _Station:
     name: str
     signals: list[_Signal] = field(default_factory=list)
     group: int = -1  # row of its multivariate detector
+    grouped: list[_Signal] = field(default_factory=list)  # the signals of that detector, in its order
     state: StationState = StationState.UNKNOWN
 
 
@@ -109,9 +110,7 @@ class AnomalyProcessor:
             sigs["station"][sig.row], sigs["continuous"][sig.row] = sig.station.row, sig.continuous
             normal = sig.info.signal.normal
             if normal is not None:
-                margin = cfg.range_margin * (normal.high - normal.low)
-                sigs["has_range"][sig.row], sigs["low"][sig.row], sigs["high"][sig.row] = True, normal.low, normal.high
-                sigs["inner_low"][sig.row], sigs["inner_high"][sig.row] = normal.low + margin, normal.high - margin
+                set_range(sigs, sig.row, normal.low, normal.high, cfg)
         stations = list(self._stations.values())
         self._st = np.zeros(len(stations), kernel.STATION)
         self._st["producing"], self._st["since"], self._st["group"] = True, -math.inf, -1
@@ -122,6 +121,7 @@ class AnomalyProcessor:
             members = [s for s in st.signals if s.continuous]
             if cfg.multivariate and 2 <= len(members) <= cfg.multivariate_max:
                 st.group = self._st["group"][st.row] = len(self._groups)
+                st.grouped = members
                 self._groups.append(st)
                 for i, m in enumerate(members):
                     sigs["member"][m.row] = i
@@ -134,7 +134,7 @@ class AnomalyProcessor:
 
     def _init_groups(self) -> None:
         cfg, n = self.config, len(self._groups)
-        sizes = [sum(s.continuous for s in st.signals) for st in self._groups]
+        sizes = [len(st.grouped) for st in self._groups]
         width = max(sizes, default=1)
         self._g = g = np.zeros(n, kernel.GROUP)
         g["p"], g["missing"], g["stale"], g["persistence"] = sizes, sizes, self._c["refresh_every"], cfg.persistence
@@ -307,7 +307,7 @@ class AnomalyProcessor:
 
     def _group_finding(self, out: list[Finding], st: _Station, t: float, active: bool) -> None:
         j = st.group
-        members = [s for s in st.signals if s.continuous]
+        members = st.grouped
         p = len(members)
         g = self._g[j]
         t2, threshold = float(g["t2"]), float(g["threshold"])

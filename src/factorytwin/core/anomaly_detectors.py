@@ -27,6 +27,7 @@ __all__ = [
     "chi2_survival",
     "contributions",
     "inverse",
+    "set_range",
     "signal_records",
 ]
 
@@ -112,6 +113,13 @@ def signal_records(n: int) -> NDArray[np.void]:
     return sigs
 
 
+def set_range(sigs: NDArray[np.void], k: int, low: float, high: float, config: AnomalyConfig) -> None:
+    """Give signal k a normal range check: a violation ends back inside by ``range_margin`` of the span."""
+    margin = config.range_margin * (high - low)
+    sigs["has_range"][k], sigs["low"][k], sigs["high"][k] = True, low, high
+    sigs["inner_low"][k], sigs["inner_high"][k] = low + margin, high - margin
+
+
 def contributions(
     latest: FloatArray, mean: FloatArray, cov: FloatArray, inv: FloatArray
 ) -> tuple[FloatArray, FloatArray]:
@@ -155,11 +163,8 @@ class RangeCheck(_Single):
 
     def __init__(self, low: float, high: float, config: AnomalyConfig) -> None:
         super().__init__(config)
-        margin = config.range_margin * (high - low)
         self.low, self.high = low, high
-        s = self._s
-        s["has_range"], s["low"], s["high"] = True, low, high
-        s["inner_low"], s["inner_high"] = low + margin, high - margin
+        set_range(self._s, 0, low, high, config)
 
     @property
     def active(self) -> bool:
